@@ -1,0 +1,130 @@
+// Package rollup brings the 1-minute, 1-hour and 1-day rollups up to date for
+// the time ranges that loads left pending in sensorhub.rollup_pending.
+//
+// On plain PostgreSQL the rollups are tables that sensorhub.refresh_rollups
+// recomputes for a range in one transaction. On TimescaleDB they are
+// continuous aggregates, refreshed with refresh_continuous_aggregate, which
+// must run outside a transaction block. Either way a pending range is deleted
+// only after its refresh succeeded, so a crash in between is repaired by the
+// next run.
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/db"
+)
+
+// Range is a closed time range [Lo, Hi] of readings whose rollups are stale.
+type Range struct {
+	Lo, Hi time.Time
+	ids    []int64
+}
+
+// mergeGap joins pending ranges that are closer than this: recomputing a small
+// gap costs less than a second round of refresh statements.
+const mergeGap = time.Hour
+
+// Widths are the rollup widths, finest first; each level is computed from the
+// one before.
+var Widths = []struct {
+	Name  string
+	Width time.Duration
+}{{"sensorhub.rollup_1m", time.Minute}, {"sensorhub.rollup_1h", time.Hour}, {"sensorhub.rollup_1d", 24 * time.Hour}}
+
+const pendingSQL = `SELECT id, lo, hi FROM sensorhub.rollup_pending ORDER BY lo, id`
+
+// Pending returns the stale ranges, merged.
+func Pending(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
+	rows, err := pool.Query(ctx, pendingSQL)
+	if err != nil {
+		return nil, fmt.Errorf("read pending rollup ranges: %w", err)
+	}
+	defer rows.Close()
+	var out []Range
+	for rows.Next() {
+		var (
+			id     int64
+			lo, hi time.Time
+		)
+		if err := rows.Scan(&id, &lo, &hi); err != nil {
+			return nil, fmt.Errorf("read pending rollup ranges: %w", err)
+		}
+		if n := len(out); n > 0 && !lo.After(out[n-1].Hi.Add(mergeGap)) {
+			last := &out[n-1]
+			if hi.After(last.Hi) {
+				last.Hi = hi
+			}
+			last.ids = append(last.ids, id)
+			continue
+		}
+		out = append(out, Range{Lo: lo, Hi: hi, ids: []int64{id}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read pending rollup ranges: %w", err)
+	}
+	return out, nil
+}
+
+// Refresh recomputes every pending range and returns the ranges it refreshed.
+func Refresh(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
+	flavor, err := db.ReadFlavor(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := Pending(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range ranges {
+		if flavor == db.FlavorTimescaleDB {
+			err = refreshTimescale(ctx, pool, r)
+		} else {
+			err = refreshPlain(ctx, pool, r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("refresh rollups %s to %s: %w", r.Lo.Format(time.RFC3339), r.Hi.Format(time.RFC3339), err)
+		}
+	}
+	return ranges, nil
+}
+
+const (
+	refreshPlainSQL  = `SELECT sensorhub.refresh_rollups($1, $2)`
+	deletePendingSQL = `DELETE FROM sensorhub.rollup_pending WHERE id = ANY($1)`
+)
+
+func refreshPlain(ctx context.Context, pool *pgxpool.Pool, r Range) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, refreshPlainSQL, r.Lo, r.Hi); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, deletePendingSQL, r.ids)
+		return err
+	})
+}
+
+const refreshCaggSQL = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`
+
+func refreshTimescale(ctx context.Context, pool *pgxpool.Pool, r Range) error {
+	// Finest first: each continuous aggregate is built on the one before.
+	for _, w := range Widths {
+		lo, hi := Align(r.Lo, w.Width), Align(r.Hi, w.Width).Add(w.Width)
+		if _, err := pool.Exec(ctx, refreshCaggSQL, w.Name, lo, hi); err != nil {
+			return fmt.Errorf("%s: %w", w.Name, err)
+		}
+	}
+	_, err := pool.Exec(ctx, deletePendingSQL, r.ids)
+	return err
+}
+
+// Align returns the start of the bucket of width w that holds t; buckets are
+// aligned to UTC midnight as in TimescaleDB's time_bucket and the schema's date_bin.
+func Align(t time.Time, w time.Duration) time.Time {
+	return t.UTC().Truncate(w)
+}

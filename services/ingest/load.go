@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/term"
+
+	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/progress"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/rejects"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/rollup"
+)
+
+// loadConfig is every setting of `ingest load`; the README's table lists them.
+type loadConfig struct {
+	DatabaseURL     string
+	Format          string
+	Workers         int
+	BatchSize       int
+	OnDuplicate     string
+	DryRun          bool
+	MaxErrors       int64
+	RejectsPath     string
+	NaiveTZ         string
+	MaxDecompressed int64
+	LogFormat       string
+	ProgressEvery   time.Duration
+	Files           []string
+}
+
+func parseLoadConfig(args []string, getenv func(string) string, stderr io.Writer) (loadConfig, error) {
+	c := loadConfig{}
+	var envErr error
+	fs := flag.NewFlagSet("ingest load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
+	fs.StringVar(&c.Format, "format", envOr(getenv, "INGEST_FORMAT", "auto"), "input format: auto, reference, ndjson or csv (env INGEST_FORMAT)")
+	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "parallel COPY connections (env INGEST_WORKERS)")
+	fs.IntVar(&c.BatchSize, "batch-size", envInt(getenv, "INGEST_BATCH_SIZE", 10000, &envErr), "readings per transaction (env INGEST_BATCH_SIZE)")
+	fs.StringVar(&c.OnDuplicate, "on-duplicate", envOr(getenv, "INGEST_ON_DUPLICATE", "skip"), "a reading whose series and time are stored: skip or overwrite (env INGEST_ON_DUPLICATE)")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "validate and report, write nothing")
+	fs.Int64Var(&c.MaxErrors, "max-errors", int64(envInt(getenv, "INGEST_MAX_ERRORS", -1, &envErr)), "abort after this many rejected readings; -1 = no limit (env INGEST_MAX_ERRORS)")
+	fs.StringVar(&c.RejectsPath, "rejects", envOr(getenv, "INGEST_REJECTS", "rejects.ndjson"), "NDJSON file for rejected readings, written only when there are some (env INGEST_REJECTS)")
+	fs.StringVar(&c.NaiveTZ, "naive-tz", getenv("INGEST_NAIVE_TZ"), "IANA zone for timestamps without an offset; empty rejects them (env INGEST_NAIVE_TZ)")
+	fs.Int64Var(&c.MaxDecompressed, "max-decompressed-bytes", int64(envInt(getenv, "INGEST_MAX_DECOMPRESSED_BYTES", 0, &envErr)), "bound on inflated gzip input; 0 = 64 GiB (env INGEST_MAX_DECOMPRESSED_BYTES)")
+	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "LOG_FORMAT", "auto"), "log format: auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
+	fs.DurationVar(&c.ProgressEvery, "progress-interval", 10*time.Second, "log progress this often when not on a terminal")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if envErr != nil {
+		return c, envErr
+	}
+	c.Files = fs.Args()
+	if len(c.Files) == 0 {
+		return c, fmt.Errorf("%w: no input files (use - for stdin)", errUsage)
+	}
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
+	}
+	return c, nil
+}
+
+func runLoad(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := parseLoadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogFormat, stderr)
+	format, err := dataset.ParseFormat(cfg.Format)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	mode, err := copyload.ParseMode(cfg.OnDuplicate)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	dopts := dataset.Options{Format: format, MaxDecompressedBytes: cfg.MaxDecompressed}
+	if cfg.NaiveTZ != "" {
+		loc, err := time.LoadLocation(cfg.NaiveTZ)
+		if err != nil {
+			return fmt.Errorf("%w: -naive-tz: %v", errUsage, err)
+		}
+		dopts.NaiveZone = loc
+	}
+
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("%w: DATABASE_URL: %v", errUsage, err)
+	}
+	poolCfg.MaxConns = int32(cfg.Workers + 2)
+	logger.Info("ingest starting", "database", redact(poolCfg), "workers", cfg.Workers, "batch_size", cfg.BatchSize,
+		"on_duplicate", cfg.OnDuplicate, "dry_run", cfg.DryRun, "files", len(cfg.Files))
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+
+	rej := &lazyRejects{path: cfg.RejectsPath}
+	defer rej.Close()
+	counters := &copyload.Counters{}
+	loader, err := copyload.NewLoader(ctx, pool,
+		copyload.WithWorkers(cfg.Workers), copyload.WithBatchSize(cfg.BatchSize), copyload.WithMode(mode),
+		copyload.WithDryRun(cfg.DryRun), copyload.WithMaxErrors(cfg.MaxErrors), copyload.WithRejects(rej),
+		copyload.WithLogger(logger), copyload.WithCounters(counters), copyload.WithDatasetOptions(dopts))
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	var results []copyload.FileResult
+	var runErr error
+	for _, name := range cfg.Files {
+		res, err := loadOne(ctx, loader, name, stdin, counters, stderr, logger, cfg.ProgressEvery)
+		results = append(results, res)
+		if res.Err != nil {
+			logger.Error("file stopped early; readings before this point were committed", "file", name, "err", res.Err)
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if runErr == nil && !cfg.DryRun {
+		refreshStart := time.Now()
+		ranges, err := rollup.Refresh(ctx, pool)
+		if err != nil {
+			runErr = err
+		} else {
+			logger.Info("rollups refreshed", "ranges", len(ranges), "duration", time.Since(refreshStart).Round(time.Millisecond))
+			if _, err := pool.Exec(ctx, bumpVersionSQL); err != nil {
+				runErr = fmt.Errorf("record dataset version: %w", err)
+			}
+		}
+	}
+	if err := rej.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	printSummary(stdout, results, time.Since(start), cfg.DryRun)
+	if rej.n > 0 {
+		fmt.Fprintf(stdout, "rejected readings written to %s\n", cfg.RejectsPath)
+	}
+	logger.Info("ingest finished", "files", len(results), "read", counters.Read.Load(), "inserted", counters.Inserted.Load(),
+		"duplicates", counters.Duplicates.Load(), "rejected", counters.Rejected.Load(), "duration", time.Since(start).Round(time.Millisecond))
+
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return fmt.Errorf("%s: %w", r.File, r.Err)
+		}
+	}
+	if counters.Rejected.Load() > 0 {
+		return fmt.Errorf("%w: %d (see %s)", errRejects, counters.Rejected.Load(), cfg.RejectsPath)
+	}
+	return nil
+}
+
+const bumpVersionSQL = `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`
+
+func loadOne(ctx context.Context, loader *copyload.Loader, name string, stdin io.Reader, counters *copyload.Counters,
+	stderr io.Writer, logger *slog.Logger, every time.Duration) (copyload.FileResult, error) {
+	var (
+		src  io.Reader = stdin
+		size int64
+	)
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return copyload.FileResult{File: name, Err: fmt.Errorf("open: %w", err)}, nil
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		src = f
+	}
+	rep := progress.Start(ctx, counters, counters.Bytes.Load(), size, stderr, logger.With("file", name), every)
+	res, err := loader.Load(ctx, name, src)
+	rep.Stop()
+	logger.Info("file loaded", "file", name, "format", res.Format.String(), "read", res.Read, "inserted", res.Inserted,
+		"duplicates", res.Duplicates, "updated", res.Updated, "rejected", res.Rejected, "duration", res.Duration.Round(time.Millisecond),
+		"rows_per_s", int64(res.Rate()))
+	return res, err
+}
+
+func printSummary(w io.Writer, results []copyload.FileResult, total time.Duration, dryRun bool) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	title := "inserted"
+	if dryRun {
+		title = "inserted (dry run)"
+	}
+	fmt.Fprintf(tw, "file\tformat\tread\t%s\tduplicates\tupdated\trejected\tduration\trows/s\tstatus\t\n", title)
+	var sum copyload.FileResult
+	for _, r := range results {
+		status := "ok"
+		if r.Err != nil {
+			status = "stopped: " + r.Err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t%s\t\n", r.File, r.Format, r.Read, r.Inserted, r.Duplicates,
+			r.Updated, r.Rejected, r.Duration.Round(time.Millisecond), r.Rate(), status)
+		sum.Read += r.Read
+		sum.Inserted += r.Inserted
+		sum.Duplicates += r.Duplicates
+		sum.Updated += r.Updated
+		sum.Rejected += r.Rejected
+	}
+	sum.Duration = total
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t\t\n", sum.Read, sum.Inserted, sum.Duplicates, sum.Updated,
+		sum.Rejected, total.Round(time.Millisecond), sum.Rate())
+	tw.Flush()
+}
+
+// lazyRejects creates the rejects file on the first reject, so a clean load
+// leaves no empty file behind.
+type lazyRejects struct {
+	path string
+	f    *os.File
+	w    *rejects.Writer
+	n    int64
+}
+
+func (l *lazyRejects) Reject(r copyload.Reject) error {
+	if l.w == nil {
+		f, err := os.Create(l.path)
+		if err != nil {
+			return fmt.Errorf("create rejects file: %w", err)
+		}
+		l.f, l.w = f, rejects.NewWriter(f)
+	}
+	l.n++
+	return l.w.Reject(r)
+}
+
+func (l *lazyRejects) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.w.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+// redact renders the connection target without its password, for logs.
+func redact(c *pgxpool.Config) string {
+	cc := c.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if strings.EqualFold(format, "text") {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// envInt reads an integer default from the environment; a malformed value is
+// reported through bad rather than silently replaced by the default.
+func envInt(getenv func(string) string, key string, def int, bad *error) int {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil && *bad == nil {
+		*bad = fmt.Errorf("%w: %s=%q is not an integer", errUsage, key, v)
+	}
+	return n
+}

@@ -1,0 +1,77 @@
+// Command ingest loads sensor readings into sensorhub's database (`load`) and
+// writes synthetic datasets (`gen`).
+//
+// Exit status of load: 0 every reading loaded (or skipped as a duplicate);
+// 3 finished, but some readings were rejected (see the rejects file); 1 a
+// failure stopped a file or the run (malformed document, --max-errors,
+// database error); 2 usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses; documented in the README.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitWithRejects = 3
+)
+
+// errUsage marks errors that are the caller's invocation, not the data.
+var errUsage = errors.New("usage")
+
+// errRejects reports a run that finished but rejected readings.
+var errRejects = errors.New("some readings were rejected")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is the one place where errors become exit statuses.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errRejects):
+		fmt.Fprintln(stderr, "ingest:", err)
+		return exitWithRejects
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "ingest:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "ingest:", err)
+		return exitFailure
+	}
+}
+
+const usage = `usage:
+  ingest load [flags] FILE...|-   load readings (reference JSON, NDJSON or CSV; gzip ok)
+  ingest gen [flags]              write a synthetic dataset
+Run "ingest load -h" or "ingest gen -h" for flags.`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command\n%s", errUsage, usage)
+	}
+	switch args[0] {
+	case "load":
+		return runLoad(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "gen":
+		return runGen(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
+}
