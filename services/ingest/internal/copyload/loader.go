@@ -146,11 +146,11 @@ func (l *Loader) Counters() *Counters { return l.opts.counters }
 
 // FileResult is the outcome of loading one file.
 type FileResult struct {
-	File                                                  string
-	Format                                                dataset.Format
-	Read, Inserted, Duplicates, Updated, Rejected, Bytes  int64
-	Lo, Hi                                                time.Time // time range of the readings read
-	Duration                                              time.Duration
+	File                                                 string
+	Format                                               dataset.Format
+	Read, Inserted, Duplicates, Updated, Rejected, Bytes int64
+	Lo, Hi                                               time.Time // time range of the readings read
+	Duration                                             time.Duration
 	// Err is why the file stopped early (malformed document, too many rejects,
 	// database failure); what was committed before it stays.
 	Err error
