@@ -53,11 +53,15 @@ WITH ins AS (
 SELECT series_id, count(*), min(time), max(time) FROM ins GROUP BY series_id ORDER BY series_id`
 
 // Overwrite mode: the last reading of a (series, time) in the batch wins over
-// earlier ones and over the stored row; xmax = 0 tells fresh rows from updates.
+// earlier ones and over the stored row. Rows that existed before are told from
+// fresh ones by a join on the statement's snapshot (RETURNING cannot read xmax
+// on a partitioned table); unchanged rows are not rewritten.
 const insertOverwriteSQL = `
 WITH src AS (
     SELECT DISTINCT ON (series_id, time) series_id, time, utc_offset_min, value_num, value_text
     FROM pg_temp.readings_stage ORDER BY series_id, time, ord DESC
+), existing AS (
+    SELECT series_id, time FROM src JOIN sensorhub.readings USING (series_id, time)
 ), ins AS (
     INSERT INTO sensorhub.readings AS r (series_id, time, utc_offset_min, value_num, value_text)
     SELECT series_id, time, utc_offset_min, value_num, value_text FROM src
@@ -65,10 +69,10 @@ WITH src AS (
         SET utc_offset_min = EXCLUDED.utc_offset_min, value_num = EXCLUDED.value_num, value_text = EXCLUDED.value_text
         WHERE (r.utc_offset_min, r.value_num, r.value_text) IS DISTINCT FROM
               (EXCLUDED.utc_offset_min, EXCLUDED.value_num, EXCLUDED.value_text)
-    RETURNING series_id, time, (xmax = 0) AS fresh
+    RETURNING series_id, time
 )
-SELECT series_id, count(*) FILTER (WHERE fresh), min(time), max(time), count(*) FILTER (WHERE NOT fresh)
-FROM ins GROUP BY series_id ORDER BY series_id`
+SELECT i.series_id, count(*) FILTER (WHERE e.time IS NULL), min(i.time), max(i.time), count(*) FILTER (WHERE e.time IS NOT NULL)
+FROM ins i LEFT JOIN existing e USING (series_id, time) GROUP BY i.series_id ORDER BY i.series_id`
 
 // batchOutcome is what one committed batch did.
 type batchOutcome struct {
