@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/gen"
+)
+
+// The test binary doubles as the ingest command: with this variable set it
+// runs main, so tests can start, kill and re-run the real program.
+const asMainEnv = "SENSORHUB_INGEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(dbtest.Main(m))
+}
+
+// ingestCmd prepares the real program with args against dsn.
+func ingestCmd(t *testing.T, dsn string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1", "DATABASE_URL="+dsn, "LOG_FORMAT=json")
+	cmd.Dir = t.TempDir()
+	return cmd
+}
+
+func exitCodeOf(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("run ingest: %v", err)
+	}
+	return ee.ExitCode()
+}
+
+func writeDataset(t *testing.T, c gen.Config, name string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type totals struct {
+	readings, numeric, text, catalog, rollup1m, pending int64
+	digest                                              string // of every reading, in a fixed order
+}
+
+func readTotals(t *testing.T, pool *pgxpool.Pool) totals {
+	t.Helper()
+	var x totals
+	err := pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM sensorhub.readings),
+		       (SELECT count(value_num) FROM sensorhub.readings),
+		       (SELECT count(value_text) FROM sensorhub.readings),
+		       (SELECT coalesce(sum(reading_count), 0) FROM sensorhub.series),
+		       (SELECT coalesce(sum(count), 0) FROM sensorhub.rollup_1m),
+		       (SELECT count(*) FROM sensorhub.rollup_pending),
+		       (SELECT md5(coalesce(string_agg(concat_ws('|', s.device_id, s.parameter, r.time, r.utc_offset_min, r.value_num, r.value_text),
+		                                       ',' ORDER BY s.device_id, s.parameter, r.time), ''))
+		        FROM sensorhub.readings r JOIN sensorhub.series s USING (series_id))`).
+		Scan(&x.readings, &x.numeric, &x.text, &x.catalog, &x.rollup1m, &x.pending, &x.digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// TestKillAndRerunEndsExact kills the job with SIGKILL at random points of a
+// load and checks that running it again ends with exactly the input's
+// readings, counted once in the catalog and once in the rollups.
+func TestKillAndRerunEndsExact(t *testing.T) {
+	c := gen.Config{Seed: 3, Devices: 4, Params: 10, TextShare: 0.3, Start: time.Date(2024, 5, 1, 0, 0, 0, 0, time.FixedZone("", -4*3600)),
+		Interval: 30 * time.Second, Points: 1500, Format: dataset.Reference}
+	path := writeDataset(t, c, "big.json")
+	const total = 4 * 10 * 1500
+	const numeric = 4 * 7 * 1500
+
+	// A clean load gives the reference totals the killed runs must reach.
+	clean := dbtest.New(t)
+	if out, err := ingestCmd(t, clean.DSN, "load", "-batch-size", "1000", path).CombinedOutput(); err != nil {
+		t.Fatalf("clean load: %v\n%s", err, out)
+	}
+	want := readTotals(t, clean.Pool)
+	if want.readings != total || want.numeric != numeric || want.catalog != total || want.rollup1m != numeric || want.pending != 0 {
+		t.Fatalf("clean load totals %+v; want %d readings, %d numeric", want, total, numeric)
+	}
+
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			d := dbtest.New(t)
+			rng := rand.New(rand.NewPCG(seed, 42))
+			killAt := int64(rng.IntN(total-5000) + 1000) // somewhere inside the load
+			cmd := ingestCmd(t, d.DSN, "load", "-batch-size", "1000", "-workers", "2", path)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			var n int64
+			for time.Now().Before(deadline) {
+				if err := d.Pool.QueryRow(t.Context(), `SELECT count(*) FROM sensorhub.readings`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n >= killAt {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			mid := readTotals(t, d.Pool)
+			t.Logf("killed at %d readings (aimed at %d)", mid.readings, killAt)
+			if mid.readings == total {
+				t.Logf("the load finished before the kill; the re-run below still must be exact")
+			}
+			if mid.readings != mid.catalog {
+				t.Errorf("after the kill the catalog counts %d readings but %d are stored", mid.catalog, mid.readings)
+			}
+
+			rerun := ingestCmd(t, d.DSN, "load", "-batch-size", "1000", path)
+			if outb, err := rerun.CombinedOutput(); err != nil {
+				t.Fatalf("re-run: %v\n%s", err, outb)
+			}
+			got := readTotals(t, d.Pool)
+			if got.readings != want.readings || got.numeric != want.numeric || got.text != want.text || got.catalog != want.catalog ||
+				got.rollup1m != want.rollup1m || got.pending != 0 || got.digest != want.digest {
+				t.Errorf("after kill and re-run: %+v; want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestExitStatuses(t *testing.T) {
+	d := dbtest.New(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.ndjson")
+	bad := filepath.Join(dir, "bad.ndjson")
+	broken := filepath.Join(dir, "broken.json")
+	must(t, os.WriteFile(good, []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:00:00Z","value":1}`+"\n"), 0o644))
+	must(t, os.WriteFile(bad, []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:01:00Z","value":2}`+"\n"+
+		`{"device_id":"d","parameter":"p","timestamp":"yesterday","value":3}`+"\n"), 0o644))
+	must(t, os.WriteFile(broken, []byte(`{"d": [{"parameter":"p","timestamp":"2024-01-01T00:02:00Z","value":1,"type":"numeric"}, {"param`), 0o644))
+
+	cases := []struct {
+		name string
+		args []string
+		want int
+		out  string
+	}{
+		{"success", []string{"load", good}, exitOK, ""},
+		{"rejects", []string{"load", "-rejects", filepath.Join(dir, "rej.ndjson"), bad}, exitWithRejects, "rejected"},
+		{"malformed document", []string{"load", broken}, exitFailure, "broken.json"},
+		{"usage", []string{"load", "-workers", "x", good}, exitUsage, "invalid value"},
+		{"no files", []string{"load"}, exitUsage, "no input files"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := ingestCmd(t, d.DSN, tc.args...).CombinedOutput()
+			if got := exitCodeOf(t, err); got != tc.want {
+				t.Errorf("exit %d, want %d\n%s", got, tc.want, out)
+			}
+			if !strings.Contains(string(out), tc.out) {
+				t.Errorf("output lacks %q:\n%s", tc.out, out)
+			}
+		})
+	}
+	// The rejects file names the place and reason of the bad reading.
+	rej, err := os.ReadFile(filepath.Join(dir, "rej.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(rej, []byte(`"line":2`)) || !bytes.Contains(rej, []byte(`"field":"timestamp"`)) {
+		t.Errorf("rejects file %s lacks line 2 / field timestamp", rej)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
