@@ -107,13 +107,15 @@ func (w *writer) write(ctx context.Context, b *batch) (batchOutcome, error) {
 func (w *writer) copyDirect(ctx context.Context, b *batch) (batchOutcome, error) {
 	var out batchOutcome
 	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-		d := b.deltas()
-		if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
-			return fmt.Errorf("lock series: %w", err)
-		}
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{"sensorhub", "readings"}, readingColumns, b.copySource())
 		if err != nil {
 			return fmt.Errorf("copy readings: %w", err)
+		}
+		// Series rows are locked only now, after the COPY, so that parallel
+		// workers copy concurrently and queue only for this short update.
+		d := b.deltas()
+		if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
+			return fmt.Errorf("lock series: %w", err)
 		}
 		if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
 			return fmt.Errorf("update series counts: %w", err)
@@ -136,12 +138,11 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 	}
 	var out batchOutcome
 	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-		d := b.deltas()
-		if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
-			return fmt.Errorf("lock series: %w", err)
-		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_stage"}, readingColumns, b.copySource()); err != nil {
 			return fmt.Errorf("copy to staging: %w", err)
+		}
+		if _, err := tx.Exec(ctx, lockSeriesSQL, b.deltas().ids); err != nil {
+			return fmt.Errorf("lock series: %w", err)
 		}
 		query := insertSkipSQL
 		if w.mode == ModeOverwrite {
