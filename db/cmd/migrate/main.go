@@ -33,6 +33,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	chunk := fs.String("chunk-interval", envOr(getenv, "SENSORHUB_CHUNK_INTERVAL", "7 days"), "time span of a chunk/partition, fixed at creation (env SENSORHUB_CHUNK_INTERVAL)")
 	compress := fs.String("compress-after", envOr(getenv, "SENSORHUB_COMPRESS_AFTER", "30 days"), "TimescaleDB: compress chunks older than this (env SENSORHUB_COMPRESS_AFTER)")
 	retention := fs.String("retention", getenv("SENSORHUB_RETENTION"), "TimescaleDB: drop chunks older than this; empty keeps all (env SENSORHUB_RETENTION)")
+	apiUser := fs.String("api-user", getenv("SENSORHUB_API_DB_USER"), "also ensure this LOGIN role, member of sensorhub_reader (env SENSORHUB_API_DB_USER)")
+	ingestUser := fs.String("ingest-user", getenv("SENSORHUB_INGEST_DB_USER"), "also ensure this LOGIN role, member of sensorhub_writer (env SENSORHUB_INGEST_DB_USER)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -47,10 +49,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	_, err = db.Migrate(ctx, *dsn, db.Options{
+	if _, err := db.Migrate(ctx, *dsn, db.Options{
 		Flavor: f, ChunkInterval: *chunk, CompressAfter: *compress, Retention: *retention, Logger: logger,
-	})
-	return err
+	}); err != nil {
+		return err
+	}
+	// Passwords come from the environment only, never flags, so they do not
+	// show in process listings.
+	for _, l := range []struct{ user, password, group string }{
+		{*apiUser, getenv("SENSORHUB_API_DB_PASSWORD"), db.ReaderRole},
+		{*ingestUser, getenv("SENSORHUB_INGEST_DB_PASSWORD"), db.WriterRole},
+	} {
+		if l.user == "" {
+			continue
+		}
+		if err := db.EnsureLogin(ctx, *dsn, l.user, l.password, l.group); err != nil {
+			return err
+		}
+		logger.Info("login role ready", "user", l.user, "member_of", l.group, "password_set", l.password != "")
+	}
+	return nil
 }
 
 func envOr(getenv func(string) string, key, def string) string {

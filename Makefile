@@ -1,0 +1,31 @@
+# The two commands of the README: `make up` and `make test`.
+GO_PACKAGES := ./db/... ./services/ingest/... ./services/api/...
+
+.PHONY: up down test vet fuzz openapi bench-ingest
+
+## up: local PostgreSQL (or $$DATABASE_URL), migrate, load sample data, serve the API on :8080
+up:
+	./scripts/up.sh
+
+## down: stop the local PostgreSQL that `make up` started
+down:
+	go run ./db/cmd/localpg stop -dir .data/postgres
+
+## test: every test; starts a throwaway PostgreSQL unless TEST_DATABASE_URL is set
+test:
+	go test -count=1 $(GO_PACKAGES)
+
+vet:
+	go vet $(GO_PACKAGES)
+
+## fuzz: a short pass over every fuzz target (FUZZTIME each)
+FUZZTIME ?= 5s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+## openapi: regenerate openapi-3.0.yaml from the code
+openapi:
+	go run ./services/api openapi -o openapi-3.0.yaml
+
+bench-ingest:
+	./bench/ingest.sh

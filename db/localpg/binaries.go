@@ -1,0 +1,121 @@
+package localpg
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// BinDirEnv names the environment variable that chooses the PostgreSQL bin
+// folder, e.g. a separate tree that has a TimescaleDB build next to it.
+const BinDirEnv = "SENSORHUB_PG_BINDIR"
+
+// serverUser is the system account that owns clusters when we run as root:
+// initdb and postgres refuse to run as root.
+const serverUser = "postgres"
+
+// binaries is one PostgreSQL installation and the account its programs run as.
+type binaries struct {
+	dir   string
+	owner *owner // nil: run as ourselves
+}
+
+// owner is the account a cluster's files and processes belong to.
+type owner struct {
+	name     string
+	uid, gid uint32
+}
+
+// Available reports whether PostgreSQL server binaries can be found, in
+// SENSORHUB_PG_BINDIR or else next to initdb on PATH.
+func Available() bool {
+	_, err := findBinaries("")
+	return err == nil
+}
+
+// findBinaries resolves the bin folder: explicit, else SENSORHUB_PG_BINDIR,
+// else the real folder of initdb on PATH (following symlinks, since distros
+// link initdb into /usr/local/bin while pg_config and the libraries live
+// beside the real binary).
+func findBinaries(dir string) (binaries, error) {
+	if dir == "" {
+		dir = os.Getenv(BinDirEnv)
+	}
+	if dir == "" {
+		p, err := exec.LookPath("initdb")
+		if err != nil {
+			return binaries{}, fmt.Errorf("find initdb on PATH (or set %s): %w", BinDirEnv, err)
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir = filepath.Dir(p)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return binaries{}, fmt.Errorf("resolve bin dir %s: %w", dir, err)
+	}
+	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return binaries{}, fmt.Errorf("find PostgreSQL binaries in %s: %w", dir, err)
+		}
+	}
+	o, err := serverOwner()
+	if err != nil {
+		return binaries{}, err
+	}
+	return binaries{dir: dir, owner: o}, nil
+}
+
+// serverOwner returns the postgres account when we are root, nil otherwise.
+func serverOwner() (*owner, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup(serverUser)
+	if err != nil {
+		return nil, fmt.Errorf("running as root, look up user %q to run PostgreSQL as: %w", serverUser, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("parse uid of %s: %w", serverUser, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("parse gid of %s: %w", serverUser, err)
+	}
+	return &owner{name: u.Username, uid: uint32(uid), gid: uint32(gid)}, nil
+}
+
+// pkgLibDir is where extensions' shared libraries live for these binaries.
+func (b binaries) pkgLibDir() string {
+	pgConfig := filepath.Join(b.dir, "pg_config")
+	if _, err := os.Stat(pgConfig); err == nil {
+		out, err := exec.Command(pgConfig, "--pkglibdir").Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return strings.TrimSpace(string(out))
+		}
+	}
+	return filepath.Join(filepath.Dir(b.dir), "lib")
+}
+
+// hasTimescaleDB reports whether these binaries can load TimescaleDB.
+func (b binaries) hasTimescaleDB() bool {
+	_, err := os.Stat(filepath.Join(b.pkgLibDir(), "timescaledb.so"))
+	return err == nil
+}
+
+// chown gives path to the cluster owner; a no-op when we run as ourselves.
+func (b binaries) chown(path string) error {
+	if b.owner == nil {
+		return nil
+	}
+	if err := os.Lchown(path, int(b.owner.uid), int(b.owner.gid)); err != nil {
+		return fmt.Errorf("chown %s to %s: %w", path, b.owner.name, err)
+	}
+	return nil
+}

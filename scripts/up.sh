@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make up`: bring sensorhub up on this machine.
+#   1. PostgreSQL: $DATABASE_URL if set, else a local cluster in .data/postgres
+#      started from the PostgreSQL binaries on PATH (as the postgres user when
+#      run as root, since initdb refuses root);
+#   2. migrate the schema and ensure the least-privilege login roles;
+#   3. load the sample data: the reference dataset beside the checkout
+#      (../shared/datasets/sensor-target/data.json) when present, else a
+#      generated one (or $SAMPLE_FILE);
+#   4. serve the API on :8080 (SENSORHUB_API_ADDR) until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mkdir -p .data bin
+echo "==> building" >&2
+go build -o bin/ ./db/cmd/migrate ./db/cmd/localpg ./services/ingest ./services/api
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  echo "==> starting local PostgreSQL in .data/postgres" >&2
+  admin_dsn=$(bin/localpg start -dir .data/postgres -db sensorhub)
+  # Local trust authentication: the roles need no password here.
+  as_user() { sed -E "s#://[^@/]*@#://$1@#" <<<"$admin_dsn"; }
+  ingest_dsn=$(as_user sensorhub_ingest)
+  api_dsn=$(as_user sensorhub_api)
+  export SENSORHUB_API_DB_USER=sensorhub_api SENSORHUB_INGEST_DB_USER=sensorhub_ingest
+else
+  admin_dsn=$DATABASE_URL
+  ingest_dsn=${INGEST_DATABASE_URL:-$DATABASE_URL}
+  api_dsn=${API_DATABASE_URL:-$DATABASE_URL}
+fi
+
+echo "==> migrating" >&2
+DATABASE_URL=$admin_dsn bin/migrate
+
+sample=${SAMPLE_FILE:-../shared/datasets/sensor-target/data.json}
+if [ ! -f "$sample" ]; then
+  sample=.data/sample.json
+  echo "==> reference dataset not found; generating $sample" >&2
+  bin/ingest gen -seed 1 -o "$sample"
+fi
+echo "==> loading $sample" >&2
+status=0
+DATABASE_URL=$ingest_dsn bin/ingest load -rejects .data/rejects.ndjson "$sample" || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
+  echo "load failed (exit $status)" >&2
+  exit "$status"
+fi
+
+echo "==> serving the API on ${SENSORHUB_API_ADDR:-:8080} (Ctrl-C stops it; 'make down' stops PostgreSQL)" >&2
+DATABASE_URL=$api_dsn exec bin/api
