@@ -5,16 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
@@ -205,6 +211,67 @@ func TestExitStatuses(t *testing.T) {
 	}
 	if !bytes.Contains(rej, []byte(`"line":2`)) || !bytes.Contains(rej, []byte(`"field":"timestamp"`)) {
 		t.Errorf("rejects file %s lacks line 2 / field timestamp", rej)
+	}
+}
+
+func TestPushesMetricsToPushgateway(t *testing.T) {
+	d := dbtest.New(t)
+	var (
+		mu     sync.Mutex
+		bodies []string
+		paths  []string
+	)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies, paths = append(bodies, string(b)), append(paths, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer gw.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.ndjson")
+	must(t, os.WriteFile(file, []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:00:00Z","value":1}`+"\n"+
+		`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:00:00Z","value":1}`+"\n"+
+		`{"device_id":"d","parameter":"p","timestamp":"nope","value":1}`+"\n"), 0o644))
+	out, err := ingestCmd(t, d.DSN, "load", "-pushgateway", gw.URL, "-rejects", filepath.Join(dir, "r.ndjson"), file).CombinedOutput()
+	if code := exitCodeOf(t, err); code != exitWithRejects {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 || paths[0] != "POST /metrics/job/sensorhub_ingest" {
+		t.Fatalf("pushes %v; want one POST to the job's group", paths)
+	}
+	got := map[string]float64{}
+	dec := expfmt.NewDecoder(strings.NewReader(bodies[0]), expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"sensorhub_ingest_readings_total{read}": 2, "sensorhub_ingest_readings_total{inserted}": 1,
+		"sensorhub_ingest_readings_total{duplicate}": 1, "sensorhub_ingest_readings_total{rejected}": 1,
+		"sensorhub_ingest_failed": 0, "sensorhub_ingest_batches_total": 1,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("pushed %s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if got["sensorhub_ingest_last_success_timestamp_seconds"] < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("last success timestamp %v is not now", got["sensorhub_ingest_last_success_timestamp_seconds"])
 	}
 }
 
