@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
 )
 
 // batch holds up to batchSize readings column by column, ready for COPY.
@@ -19,6 +21,9 @@ type batch struct {
 	texts   []string
 	isText  []bool
 	lo, hi  time.Time
+	// first is where the batch's first reading stands in its file, so that a
+	// batch that cannot be written is reported at a place the user can find.
+	first dataset.Position
 }
 
 func newBatch(f *fileState, capacity int) *batch {

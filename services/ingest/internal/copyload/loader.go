@@ -75,6 +75,7 @@ type options struct {
 	logger     *slog.Logger
 	counters   *Counters
 	datasetOpt dataset.Options
+	retry      RetryPolicy
 }
 
 // Option configures a Loader.
@@ -105,6 +106,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithCounters makes the loader count into c, so callers can watch progress.
 func WithCounters(c *Counters) Option { return func(o *options) { o.counters = c } }
 
+// WithRetry bounds how transient database errors are retried.
+func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
+
 // WithDatasetOptions sets parser options (format, naive time zone, limits).
 func WithDatasetOptions(d dataset.Options) Option { return func(o *options) { o.datasetOpt = d } }
 
@@ -123,7 +127,7 @@ type Loader struct {
 // NewLoader prepares a loader: it reads the series catalog and the
 // partitioning settings.
 func NewLoader(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Loader, error) {
-	o := options{workers: 2, batchSize: 10_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler)}
+	o := options{workers: 2, batchSize: 10_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler), retry: DefaultRetry}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -290,6 +294,9 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 		if err != nil {
 			return nil, err
 		}
+		if b.len() == 0 {
+			b.first = pos
+		}
 		b.add(s.ID, r.Time, r.OffsetMinutes(), r.Num, r.Text, r.Type == dataset.Text)
 		if b.len() >= l.opts.batchSize {
 			if err := send(); err != nil {
@@ -302,20 +309,16 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 
 // work commits batches on one connection until the channel closes.
 func (l *Loader) work(ctx context.Context, in <-chan *batch) error {
-	conn, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	w := &writer{conn: conn, mode: l.opts.mode}
+	w := &writer{pool: l.pool, mode: l.opts.mode, retry: l.opts.retry, logger: l.opts.logger}
+	defer w.release()
 	c := l.opts.counters
 	for b := range in {
 		if err := l.parts.ensure(ctx, l.pool, b.times); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", b.first, err)
 		}
-		out, err := w.write(ctx, b)
+		out, err := w.writeWithRetry(ctx, b)
 		if err != nil {
-			return fmt.Errorf("write batch of %d readings (%s to %s): %w", b.len(), b.lo.Format(time.RFC3339), b.hi.Format(time.RFC3339), err)
+			return fmt.Errorf("write batch of %d readings starting at %s: %w", b.len(), b.first, err)
 		}
 		b.file.inserted.Add(out.inserted)
 		b.file.duplicates.Add(out.duplicates)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Column order of every COPY into readings or the staging table.
@@ -77,13 +76,6 @@ FROM ins i LEFT JOIN existing e USING (series_id, time) GROUP BY i.series_id ORD
 // batchOutcome is what one committed batch did.
 type batchOutcome struct {
 	inserted, duplicates, updated int64
-}
-
-// writer owns one pooled connection for the whole load.
-type writer struct {
-	conn      *pgxpool.Conn
-	mode      Mode
-	stageDone bool
 }
 
 // write commits b. In skip mode it first tries a plain COPY into readings,

@@ -1,0 +1,122 @@
+package copyload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// RetryPolicy bounds the retries of a batch after a transient error.
+type RetryPolicy struct {
+	Attempts   int           // tries in all, the first included
+	FirstDelay time.Duration // doubled after each failure
+	MaxDelay   time.Duration
+}
+
+// DefaultRetry rides out a database restart or failover of about half a minute.
+var DefaultRetry = RetryPolicy{Attempts: 8, FirstDelay: 200 * time.Millisecond, MaxDelay: 8 * time.Second}
+
+// Transient reports whether err may go away when the same batch is tried
+// again: lost connections, a server shutting down or not yet accepting
+// connections, serialization failures and deadlocks. Retrying is safe because
+// a batch is one transaction and re-copying stored readings only skips them.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", // serialization failure, deadlock
+			"57P01", "57P02", "57P03", // admin/crash shutdown, cannot connect now
+			"53300": // too many connections
+			return true
+		}
+		return len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" // connection exceptions
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// writer owns one pooled connection at a time; it drops it after a failure,
+// since a connection that saw a network error cannot be trusted again.
+type writer struct {
+	pool      *pgxpool.Pool
+	conn      *pgxpool.Conn
+	mode      Mode
+	stageDone bool
+	retry     RetryPolicy
+	logger    *slog.Logger
+}
+
+func (w *writer) acquire(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	c, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	w.conn, w.stageDone = c, false
+	return nil
+}
+
+func (w *writer) release() {
+	if w.conn != nil {
+		w.conn.Release()
+		w.conn = nil
+	}
+}
+
+// discard closes the connection instead of returning it to the pool.
+func (w *writer) discard() {
+	if w.conn != nil {
+		_ = w.conn.Hijack().Close(context.Background())
+		w.conn = nil
+	}
+}
+
+func (w *writer) writeWithRetry(ctx context.Context, b *batch) (batchOutcome, error) {
+	delay := w.retry.FirstDelay
+	var lastErr error
+	for attempt := 1; attempt <= max(1, w.retry.Attempts); attempt++ {
+		err := w.acquire(ctx)
+		if err == nil {
+			var out batchOutcome
+			out, err = w.write(ctx, b)
+			if err == nil {
+				return out, nil
+			}
+		}
+		lastErr = err
+		if !Transient(err) {
+			return batchOutcome{}, err
+		}
+		w.discard()
+		if attempt == w.retry.Attempts {
+			break
+		}
+		w.logger.Warn("transient database error; retrying the batch", "attempt", attempt, "delay", delay, "at", b.first.String(), "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return batchOutcome{}, ctx.Err()
+		}
+		delay = min(2*delay, w.retry.MaxDelay)
+	}
+	return batchOutcome{}, fmt.Errorf("gave up after %d attempts: %w", w.retry.Attempts, lastErr)
+}
