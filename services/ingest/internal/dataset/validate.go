@@ -146,6 +146,11 @@ func (c *checker) text(s string) *fieldError {
 	return nil
 }
 
+// MaxAbsNumber bounds numeric values. The rollups keep sums of squares
+// (to re-aggregate stddev exactly), and a day of readings near float64's
+// limit would overflow them; no sensor reads anything near 1e100.
+const MaxAbsNumber = 1e100
+
 // number parses a numeric value; JSON numbers are a subset of what
 // strconv.ParseFloat accepts.
 func number(s string) (float64, *fieldError) {
@@ -157,6 +162,8 @@ func number(s string) (float64, *fieldError) {
 		return 0, reject("value", quote(s)+" is not a number")
 	case math.IsNaN(f) || math.IsInf(f, 0):
 		return 0, reject("value", excerpt(s)+" is not finite")
+	case math.Abs(f) > MaxAbsNumber:
+		return 0, reject("value", excerpt(s)+" has a magnitude beyond 1e100, which aggregates cannot square without overflow")
 	}
 	return f, nil
 }
