@@ -1,0 +1,155 @@
+// Package aggregate answers time-bucketed aggregate queries over readings:
+// it validates a Request, plans which relation serves it (a rollup or the raw
+// readings), reads all series with one SQL query and fills empty buckets.
+//
+// # Buckets
+//
+// Ranges are half-open, [From, To). Buckets are aligned on the wall clock of
+// Request.Location (UTC when nil): a reading's bucket label is
+// date_bin(width, local wall time, 2000-01-03 00:00), and a bucket is a
+// maximal stretch of time whose readings share one label; its Time is the
+// first instant of that stretch. So in Europe/Berlin a 1d bucket is 23 or 25
+// hours long across a DST change, the 1h bucket labelled 02:00 on the day
+// clocks fall back is two hours long (02:00 CEST to 03:00 CET), and the four
+// 15m buckets of that repeated hour occur twice, once per offset. In UTC this
+// is plain date_bin with origin 2000-01-03T00:00:00Z.
+//
+// The bucket starts are computed once, in Go, from Go's time zone database;
+// the query assigns rows to them with width_bucket, so PostgreSQL's own
+// time zone data and its resolution of ambiguous local times never matter,
+// and the buckets the database fills are exactly those that fill generates.
+// PostgreSQL's date_bin(w, time AT TIME ZONE tz, origin) AT TIME ZONE tz
+// gives the same buckets except around a repeated (fall-back) hour, where it
+// maps local times to the later of their two instants: a bucket would then
+// start after some of its readings.
+//
+// # Sources
+//
+// Numeric series are served by the coarsest rollup (rollup_1d, rollup_1h,
+// rollup_1m) whose width w divides the bucket width, to which From and To are
+// aligned, and which divides every UTC offset Location has in [From, To);
+// otherwise by the raw readings. Text series always come from the readings.
+// See Plan.
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Querier runs one query; *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Series is one series to aggregate, as the catalog has it.
+type Series struct {
+	ID        int32
+	DeviceID  string
+	Parameter string
+	Type      string // TypeNumeric or TypeText
+}
+
+// Series value types, as sensorhub.series.value_type has them.
+const (
+	TypeNumeric = "numeric"
+	TypeText    = "text"
+)
+
+// Request is one aggregate query.
+type Request struct {
+	Series []Series
+	// From and To bound the half-open range [From, To).
+	From, To time.Time
+	// Bucket is the bucket width, a positive multiple of one minute; 0 picks
+	// the finest width of Ladder that keeps the points within MaxPoints.
+	Bucket time.Duration
+	// MaxPoints caps len(Series) × the number of buckets in [From, To).
+	MaxPoints int
+	// Funcs are the aggregates to compute (FuncCount ... FuncStddev).
+	Funcs []string
+	// Fill says what empty buckets become (FillNone ... FillLinear; "" is FillNone).
+	Fill string
+	// Location is the time zone whose wall clock buckets align to; nil is UTC.
+	Location *time.Location
+}
+
+// Aggregate functions. Text series allow count, first and last only.
+const (
+	FuncCount  = "count"
+	FuncSum    = "sum"
+	FuncAvg    = "avg"
+	FuncMin    = "min"
+	FuncMax    = "max"
+	FuncFirst  = "first"
+	FuncLast   = "last"
+	FuncStddev = "stddev" // sample standard deviation; nil when count < 2
+)
+
+// Fill modes.
+const (
+	// FillNone returns only the buckets that have data.
+	FillNone = "none"
+	// FillNull returns every bucket; empty ones have count 0 and nil values.
+	FillNull = "null"
+	// FillPrevious carries the previous data bucket's values into empty
+	// buckets (count stays 0; nil before the first data bucket).
+	FillPrevious = "previous"
+	// FillLinear interpolates sum, avg, min, max and stddev linearly in time
+	// between the neighbouring data buckets (nil at the edges); first, last
+	// and text values are carried as with FillPrevious.
+	FillLinear = "linear"
+)
+
+// Sources: the relation that served the numeric series.
+const (
+	SourceRollup1m = "rollup_1m"
+	SourceRollup1h = "rollup_1h"
+	SourceRollup1d = "rollup_1d"
+	SourceRaw      = "raw"
+)
+
+// Point is one bucket of one series.
+type Point struct {
+	// Time is the bucket's first instant, in the request's Location.
+	Time time.Time
+	// Values maps each requested function to int64 (count), float64, string
+	// (first and last of text series) or nil.
+	Values map[string]any
+}
+
+// SeriesResult is one series' points, in the order of Request.Series.
+type SeriesResult struct {
+	DeviceID, Parameter, Type string
+	Source                    string // SourceRaw for text series
+	Points                    []Point
+}
+
+// Result is the answer to a Request.
+type Result struct {
+	// Source is what served the numeric series (SourceRaw when there are none).
+	Source string
+	// Bucket is the bucket width used, chosen when the request asked for auto.
+	Bucket time.Duration
+	Series []SeriesResult
+}
+
+// ErrInvalid is wrapped by every *InvalidError.
+var ErrInvalid = errors.New("invalid aggregate request")
+
+// InvalidError says which request parameter is wrong and why; Param is one of
+// series, from, to, bucket, agg, fill, tz and max_points. Functions of this
+// package return it as *InvalidError.
+type InvalidError struct {
+	Param, Reason string
+}
+
+func (e *InvalidError) Error() string { return ErrInvalid.Error() + ": " + e.Param + ": " + e.Reason }
+
+// Unwrap returns ErrInvalid.
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+func invalid(param, reason string) error { return &InvalidError{Param: param, Reason: reason} }

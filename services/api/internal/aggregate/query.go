@@ -1,0 +1,156 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Every query has the parameters
+//
+//	$1 int4[]         numeric series ids
+//	$2 int4[]         text series ids
+//	$3 timestamptz[]  bucket starts, ascending (QueryPlan.Buckets)
+//	$4, $5            the range [From, To)
+//
+// and returns, ordered by series and bucket, the columns
+//
+//	series_id, i (1-based index into $3, from width_bucket), count, sum,
+//	min, max, stddev, first, last, first_text, last_text.
+//
+// width_bucket(t, $3) is the index of the last bucket start <= t: buckets
+// are assigned by the starts Plan computed, so the database never converts
+// between time zones.
+const (
+	// rawNumericSQL aggregates numeric readings.
+	rawNumericSQL = `
+SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
+       count(*) AS count, sum(value_num), min(value_num), max(value_num),
+       stddev_samp(value_num),
+       (array_agg(value_num ORDER BY time))[1],
+       (array_agg(value_num ORDER BY time DESC))[1],
+       NULL::text, NULL::text
+FROM sensorhub.readings
+WHERE series_id = ANY($1::int4[]) AND time >= $4::timestamptz AND time < $5::timestamptz
+  AND value_num IS NOT NULL
+GROUP BY series_id, i`
+
+	// rollupSQL re-aggregates rollup rows. m2 combines as the rollup
+	// migration describes, Σm2 + Σ(sum²/count) − (Σsum)²/Σcount, computed
+	// in the equal but stable form Σm2 + Σcount·(sum/count − mean)² with
+	// the bucket's mean from a window: the first form cancels
+	// catastrophically when the spread is small against the mean.
+	rollupSelect = `
+SELECT series_id, i,
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       CASE WHEN sum(count) > 1 THEN
+           sqrt(greatest(0, sum(m2) + sum(count * (sum / count - mean) ^ 2)) / (sum(count) - 1)::float8)
+       END,
+       (array_agg(first ORDER BY first_time))[1],
+       (array_agg(last ORDER BY last_time DESC))[1],
+       NULL::text, NULL::text
+FROM (SELECT r.*, width_bucket(bucket, $3::timestamptz[]) AS i,
+             sum(sum) OVER w / (sum(count) OVER w)::float8 AS mean`
+	rollupWhere = `
+      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz
+      WINDOW w AS (PARTITION BY series_id, width_bucket(bucket, $3::timestamptz[]))) g
+GROUP BY series_id, i`
+
+	// textSQL aggregates text readings; they have no rollups.
+	textSQL = `
+SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
+       count(*) AS count, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       (array_agg(value_text ORDER BY time))[1],
+       (array_agg(value_text ORDER BY time DESC))[1]
+FROM sensorhub.readings
+WHERE series_id = ANY($2::int4[]) AND time >= $4::timestamptz AND time < $5::timestamptz
+  AND value_text IS NOT NULL
+GROUP BY series_id, i`
+
+	orderSQL = `
+ORDER BY 1, 2`
+
+	rawSQL      = rawNumericSQL + "\nUNION ALL" + textSQL + orderSQL
+	rollup1mSQL = rollupSelect + "\n      FROM sensorhub.rollup_1m r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
+	rollup1hSQL = rollupSelect + "\n      FROM sensorhub.rollup_1h r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
+	rollup1dSQL = rollupSelect + "\n      FROM sensorhub.rollup_1d r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
+)
+
+var sqlBySource = map[string]string{
+	SourceRaw:      rawSQL,
+	SourceRollup1m: rollup1mSQL,
+	SourceRollup1h: rollup1hSQL,
+	SourceRollup1d: rollup1dSQL,
+}
+
+// Query plans req (see Plan), reads every series with one query and fills
+// empty buckets. Invalid requests fail with a *InvalidError (errors.Is
+// ErrInvalid); other errors come from the database.
+func Query(ctx context.Context, q Querier, req Request) (Result, error) {
+	p, err := Plan(req)
+	if err != nil {
+		return Result{}, err
+	}
+	numIDs, textIDs := []int32{}, []int32{}
+	for _, s := range req.Series {
+		if s.Type == TypeText {
+			textIDs = append(textIDs, s.ID)
+		} else {
+			numIDs = append(numIDs, s.ID)
+		}
+	}
+	cells, err := read(ctx, q, p, numIDs, textIDs)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Source: p.Source, Bucket: p.Bucket, Series: make([]SeriesResult, 0, len(req.Series))}
+	for _, s := range req.Series {
+		src := p.Source
+		if s.Type == TypeText {
+			src = SourceRaw
+		}
+		res.Series = append(res.Series, SeriesResult{
+			DeviceID: s.DeviceID, Parameter: s.Parameter, Type: s.Type, Source: src,
+			Points: fillPoints(p, cells[s.ID]),
+		})
+	}
+	return res, nil
+}
+
+// read runs the plan's query and returns each series' non-empty buckets in
+// bucket order.
+func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) (map[int32][]cell, error) {
+	sql, ok := sqlBySource[p.Source]
+	if !ok {
+		return nil, fmt.Errorf("aggregate: no query for source %q", p.Source)
+	}
+	buckets := make([]time.Time, len(p.Buckets))
+	for i, b := range p.Buckets {
+		buckets[i] = b.UTC()
+	}
+	rows, err := q.Query(ctx, sql, numIDs, textIDs, buckets, p.From.UTC(), p.To.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
+	}
+	defer rows.Close()
+	out := map[int32][]cell{}
+	for rows.Next() {
+		var (
+			id int32
+			i  int32
+			c  cell
+		)
+		if err := rows.Scan(&id, &i, &c.count, &c.sum, &c.min, &c.max, &c.stddev, &c.first, &c.last, &c.firstText, &c.lastText); err != nil {
+			return nil, fmt.Errorf("aggregate from %s: scan: %w", p.Source, err)
+		}
+		if i < 1 || int(i) > len(p.Buckets) {
+			return nil, fmt.Errorf("aggregate from %s: series %d: bucket index %d outside 1..%d", p.Source, id, i, len(p.Buckets))
+		}
+		c.bucket = int(i) - 1
+		out[id] = append(out[id], c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
+	}
+	return out, nil
+}
