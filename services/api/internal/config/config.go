@@ -1,0 +1,232 @@
+// Package config holds every setting of the API server: one struct, read from
+// flags and environment variables (a flag wins over its variable), with
+// defaults that work against a local database.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUsage marks errors in how the server was invoked (bad flag or variable).
+var ErrUsage = errors.New("usage")
+
+// Config is every setting of `api serve`. The names of the variables are the
+// contract with deployments; the README's table lists them.
+type Config struct {
+	// DatabaseURL is the PostgreSQL DSN; it should name a member of the
+	// sensorhub_reader role.
+	DatabaseURL string
+	// Addr is where the API listens.
+	Addr string
+	// AdminAddr is where /metrics listens; empty serves it on Addr.
+	AdminAddr string
+	// RequestTimeout bounds a request's handling, streamed exports excepted.
+	RequestTimeout time.Duration
+	// StatementTimeout is the PostgreSQL statement_timeout of the API's sessions.
+	StatementTimeout time.Duration
+	// MaxPoints bounds the items of one JSON response.
+	MaxPoints int
+	// MaxRawRange bounds the time range of an unpaginated request for raw
+	// readings (process_request with from and to).
+	MaxRawRange time.Duration
+	// PoolSize is the most connections the API holds.
+	PoolSize int
+	// CORSOrigins are the origins browsers may call from ("*" for any); none
+	// disables CORS.
+	CORSOrigins []string
+	// LogFormat is auto (text on a terminal, JSON otherwise), text or json.
+	LogFormat string
+	// CursorKey signs pagination cursors; empty means a random key per process.
+	CursorKey string
+	// ShutdownDelay is how long readiness fails before the server stops
+	// accepting requests, so load balancers stop routing first.
+	ShutdownDelay time.Duration
+	// ShutdownTimeout bounds waiting for in-flight requests at shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultDatabaseURL suits a local database made by `localpg start` or a
+// compose file; deployments set DATABASE_URL to a sensorhub_reader member.
+const DefaultDatabaseURL = "postgres://postgres@localhost:5432/sensorhub?sslmode=disable"
+
+// Load parses args (without the program and subcommand names) over the
+// environment read by getenv. flag.ErrHelp is returned as is after -h.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	e := envReader{getenv: getenv}
+	fs := flag.NewFlagSet("api serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DatabaseURL, "database-url", e.str("DATABASE_URL", DefaultDatabaseURL), "PostgreSQL connection string, a member of sensorhub_reader (env DATABASE_URL)")
+	fs.StringVar(&c.Addr, "addr", e.str("SENSORHUB_API_ADDR", ":8080"), "API listen address (env SENSORHUB_API_ADDR)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", e.strEmpty("SENSORHUB_ADMIN_ADDR", ":9090"), "listen address of /metrics; empty (env: off) serves it on -addr (env SENSORHUB_ADMIN_ADDR)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.duration("SENSORHUB_REQUEST_TIMEOUT", 10*time.Second), "bound on handling one request, exports excepted (env SENSORHUB_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.StatementTimeout, "statement-timeout", e.duration("SENSORHUB_STATEMENT_TIMEOUT", 5*time.Second), "PostgreSQL statement_timeout of every query (env SENSORHUB_STATEMENT_TIMEOUT)")
+	fs.IntVar(&c.MaxPoints, "max-points", e.integer("SENSORHUB_MAX_POINTS", 100_000), "most items in one JSON response (env SENSORHUB_MAX_POINTS)")
+	fs.DurationVar(&c.MaxRawRange, "max-raw-range", e.duration("SENSORHUB_MAX_RAW_RANGE", 31*24*time.Hour), "widest from..to of an unpaginated raw-readings request (env SENSORHUB_MAX_RAW_RANGE)")
+	fs.IntVar(&c.PoolSize, "pool-size", e.integer("SENSORHUB_DB_POOL_SIZE", 10), "most database connections (env SENSORHUB_DB_POOL_SIZE)")
+	cors := fs.String("cors-origins", e.str("SENSORHUB_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, * for any; empty disables CORS (env SENSORHUB_CORS_ORIGINS)")
+	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "auto"), "auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SENSORHUB_SHUTDOWN_DELAY", 0), "time /readyz fails before the listener closes (env SENSORHUB_SHUTDOWN_DELAY)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SENSORHUB_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on waiting for in-flight requests at shutdown (env SENSORHUB_SHUTDOWN_TIMEOUT)")
+	// The cursor key is a secret: environment only, so it never shows in ps.
+	c.CursorKey = getenv("SENSORHUB_CURSOR_KEY")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if e.err != nil {
+		return c, e.err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	}
+	for _, o := range strings.Split(*cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...))
+		}
+	}
+	check(c.DatabaseURL != "", "DATABASE_URL is empty")
+	check(c.Addr != "", "-addr is empty")
+	check(c.RequestTimeout > 0, "-request-timeout must be positive, not %v", c.RequestTimeout)
+	check(c.StatementTimeout >= time.Millisecond, "-statement-timeout must be at least 1ms, not %v", c.StatementTimeout)
+	check(c.MaxPoints > 0, "-max-points must be positive, not %d", c.MaxPoints)
+	check(c.MaxRawRange > 0, "-max-raw-range must be positive, not %v", c.MaxRawRange)
+	check(c.PoolSize > 0, "-pool-size must be positive, not %d", c.PoolSize)
+	check(c.ShutdownDelay >= 0 && c.ShutdownTimeout > 0, "shutdown delay must not be negative and timeout must be positive")
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		check(false, "-log-format must be auto, text or json, not %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue prints the configuration with its secrets masked.
+func (c Config) LogValue() slog.Value {
+	key := "random per process"
+	if c.CursorKey != "" {
+		key = "set"
+	}
+	return slog.GroupValue(
+		slog.String("database_url", RedactDSN(c.DatabaseURL)),
+		slog.String("addr", c.Addr),
+		slog.String("admin_addr", c.AdminAddr),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Duration("statement_timeout", c.StatementTimeout),
+		slog.Int("max_points", c.MaxPoints),
+		slog.Duration("max_raw_range", c.MaxRawRange),
+		slog.Int("pool_size", c.PoolSize),
+		slog.String("cors_origins", strings.Join(c.CORSOrigins, ",")),
+		slog.String("log_format", c.LogFormat),
+		slog.String("cursor_key", key),
+		slog.Duration("shutdown_delay", c.ShutdownDelay),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	)
+}
+
+var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// RedactDSN masks the password of a URL or keyword/value DSN.
+func RedactDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "(unparsable URL)"
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+// envReader reads defaults from the environment, remembering the first
+// malformed value rather than silently using the default instead.
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (e *envReader) str(key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// strEmpty is str for a variable whose empty value means something; see lookup.
+func (e *envReader) strEmpty(key, def string) string {
+	if v, ok := lookup(e.getenv, key); ok {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) integer(key string, def int) int {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.fail(fmt.Errorf("%w: %s=%q is not an integer", ErrUsage, key, v))
+		return def
+	}
+	return n
+}
+
+func (e *envReader) duration(key string, def time.Duration) time.Duration {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.fail(fmt.Errorf("%w: %s=%q is not a duration like 5s or 1m30s", ErrUsage, key, v))
+		return def
+	}
+	return d
+}
+
+func (e *envReader) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+// lookup reads a variable where "unset" and "off" differ: getenv cannot tell
+// an empty variable from a missing one, so "-", "none" or "off" spell empty.
+func lookup(getenv func(string) string, key string) (string, bool) {
+	switch v := getenv(key); v {
+	case "":
+		return "", false
+	case "-", "none", "off":
+		return "", true
+	default:
+		return v, true
+	}
+}

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DatabaseURL: DefaultDatabaseURL, Addr: ":8080", AdminAddr: ":9090",
+		RequestTimeout: 10 * time.Second, StatementTimeout: 5 * time.Second,
+		MaxPoints: 100_000, MaxRawRange: 31 * 24 * time.Hour, PoolSize: 10, LogFormat: "auto",
+		ShutdownTimeout: 20 * time.Second,
+	}
+	if c.DatabaseURL != want.DatabaseURL || c.Addr != want.Addr || c.AdminAddr != want.AdminAddr ||
+		c.RequestTimeout != want.RequestTimeout || c.StatementTimeout != want.StatementTimeout ||
+		c.MaxPoints != want.MaxPoints || c.MaxRawRange != want.MaxRawRange || c.PoolSize != want.PoolSize ||
+		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	e := env(map[string]string{
+		"DATABASE_URL":           "postgres://api:hunter2@db:5432/sensorhub",
+		"SENSORHUB_API_ADDR":     ":1",
+		"SENSORHUB_ADMIN_ADDR":   "off",
+		"SENSORHUB_MAX_POINTS":   "500",
+		"SENSORHUB_CORS_ORIGINS": "https://a.example, https://b.example",
+		"SENSORHUB_CURSOR_KEY":   "s3cret",
+		"LOG_FORMAT":             "json",
+	})
+	c, err := Load([]string{"-addr", ":2", "-statement-timeout", "250ms"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":2" || c.AdminAddr != "" || c.MaxPoints != 500 || c.StatementTimeout != 250*time.Millisecond ||
+		len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" || c.CursorKey != "s3cret" || c.LogFormat != "json" {
+		t.Errorf("got %+v", c)
+	}
+
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
+	for _, secret := range []string{"hunter2", "s3cret"} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("printed config shows %q: %s", secret, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "api:xxxxx@db") {
+		t.Errorf("printed config lacks the masked DSN: %s", b.String())
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"env not an integer":  {env: map[string]string{"SENSORHUB_MAX_POINTS": "many"}},
+		"env not a duration":  {env: map[string]string{"SENSORHUB_REQUEST_TIMEOUT": "10"}},
+		"zero points":         {args: []string{"-max-points", "0"}},
+		"negative pool":       {args: []string{"-pool-size", "-1"}},
+		"unknown log format":  {args: []string{"-log-format", "xml"}},
+		"unknown flag":        {args: []string{"-nope"}},
+		"stray argument":      {args: []string{"extra"}},
+		"tiny statement time": {args: []string{"-statement-timeout", "10us"}},
+	} {
+		if _, err := Load(tc.args, env(tc.env), io.Discard); !errors.Is(err, ErrUsage) {
+			t.Errorf("%s: %v, want ErrUsage", name, err)
+		}
+	}
+	if _, err := Load([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h/db":                    "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db?password=pw&sslmode=x": "postgres://u@h/db?password=xxxxx&sslmode=x",
+		"host=h user=u password=pw dbname=d":      "host=h user=u password=xxxxx dbname=d",
+		"host=h password='p w' dbname=d":          "host=h password=xxxxx dbname=d",
+	} {
+		if got := RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/aggregate"
+	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
+
+// AggregatesInput is a bucketed aggregate query over series of one device.
+type AggregatesInput struct {
+	DeviceID  string    `query:"device_id" required:"true" minLength:"1" maxLength:"256" example:"device.foo" doc:"Device id."`
+	Parameter []string  `query:"parameter,explode" maxItems:"1000" doc:"Parameter names; repeat for several. Give exactly one of parameter, prefix and glob."`
+	Prefix    string    `query:"prefix" maxLength:"256" example:"parameter." doc:"All parameters of the device that start with this prefix."`
+	Glob      string    `query:"glob" maxLength:"256" example:"tenantA.*.datasourceC.**" doc:"All parameters of the device matching this glob (* within one segment, ** across segments)."`
+	From      time.Time `query:"from" required:"true" example:"2024-03-07T00:00:00Z" doc:"Start of the range, inclusive (RFC 3339)."`
+	To        time.Time `query:"to" required:"true" example:"2024-03-08T00:00:00Z" doc:"End of the range, exclusive (RFC 3339)."`
+	Bucket    string    `query:"bucket" default:"auto" maxLength:"32" example:"15m" doc:"Bucket width: whole minutes as 15m, 1h, 1h30m, 1d, 7d; or auto, the finest width that keeps the points within max_points."`
+	MaxPoints int       `query:"max_points" default:"1000" minimum:"1" doc:"Most points over all series (at most the server's limit)."`
+	Agg       []string  `query:"agg,explode" maxItems:"16" example:"avg" doc:"Aggregates: count, sum, avg, min, max, first, last, stddev; repeat or comma-separate. Default avg. Text series allow count, first and last."`
+	Fill      string    `query:"fill" enum:"none,null,previous,linear" default:"none" doc:"Empty buckets: left out (none), present with null values (null), carrying the previous values (previous) or interpolated (linear)."`
+	TZ        string    `query:"tz" default:"UTC" maxLength:"64" example:"Europe/Berlin" doc:"IANA time zone whose wall clock buckets align to; times in the response are rendered in it."`
+}
+
+// AggregatePoint is one bucket with the requested aggregates only.
+type AggregatePoint struct {
+	time   Timestamp
+	funcs  []string
+	values map[string]any
+}
+
+// MarshalJSON writes {"time": ..., "<func>": value, ...} in the requested order.
+func (p AggregatePoint) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 32+24*len(p.funcs))
+	b = append(b, `{"time":"`...)
+	b = appendTime(b, p.time.Time, p.time.OffsetMin)
+	b = append(b, '"')
+	for _, f := range p.funcs {
+		b = append(b, ',')
+		b = appendString(b, f)
+		b = append(b, ':')
+		switch v := p.values[f].(type) {
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				b = append(b, "null"...)
+			} else {
+				b = appendFloat(b, v)
+			}
+		case string:
+			b = appendString(b, v)
+		default:
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// Schema implements huma.SchemaProvider.
+func (AggregatePoint) Schema(huma.Registry) *huma.Schema {
+	number := func(doc string) *huma.Schema {
+		return &huma.Schema{Type: huma.TypeNumber, Nullable: true, Description: doc}
+	}
+	firstLast := func(doc string) *huma.Schema {
+		return &huma.Schema{Description: doc, OneOf: []*huma.Schema{{Type: huma.TypeNumber, Nullable: true}, {Type: huma.TypeString}}}
+	}
+	return &huma.Schema{
+		Type:        huma.TypeObject,
+		Description: "One bucket. Only the requested aggregates are present; null where a bucket has no value (empty bucket, stddev of fewer than two readings).",
+		Properties: map[string]*huma.Schema{
+			"time":   {Type: huma.TypeString, Format: "date-time", Description: "First instant of the bucket, in the request's time zone."},
+			"count":  {Type: huma.TypeInteger, Format: "int64", Description: "Number of readings."},
+			"sum":    number("Sum of the values."),
+			"avg":    number("Mean of the values."),
+			"min":    number("Smallest value."),
+			"max":    number("Largest value."),
+			"stddev": number("Sample standard deviation."),
+			"first":  firstLast("Value of the earliest reading (a string for text series)."),
+			"last":   firstLast("Value of the latest reading (a string for text series)."),
+		},
+		Required:             []string{"time"},
+		AdditionalProperties: false,
+	}
+}
+
+// AggregateSeries is one series' points.
+type AggregateSeries struct {
+	DeviceID  string           `json:"device_id" example:"device.foo" doc:"Device id."`
+	Parameter string           `json:"parameter" example:"parameter.foo" doc:"Parameter name."`
+	Type      string           `json:"type" enum:"numeric,text" doc:"Value type of the series."`
+	Source    string           `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served this series: a rollup or the raw readings."`
+	Points    []AggregatePoint `json:"points" doc:"Buckets in time order."`
+}
+
+// AggregatesBody is the body of GET /v1/aggregates.
+type AggregatesBody struct {
+	Source        string            `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served the numeric series."`
+	Bucket        string            `json:"bucket" example:"1h" doc:"Bucket width used (chosen by the server for auto)."`
+	BucketSeconds int64             `json:"bucket_seconds" example:"3600" doc:"Bucket width in seconds."`
+	From          Timestamp         `json:"from" doc:"Start of the range, in the request's time zone."`
+	To            Timestamp         `json:"to" doc:"End of the range (exclusive), in the request's time zone."`
+	TZ            string            `json:"tz" example:"UTC" doc:"Time zone of the buckets."`
+	Series        []AggregateSeries `json:"series" doc:"One entry per matched series, by parameter."`
+}
+
+// AggregatesOutput is the response of GET /v1/aggregates.
+type AggregatesOutput struct {
+	Body AggregatesBody
+}
+
+func (h *handlers) registerAggregates(api huma.API) {
+	huma.Register(api, huma.Operation{
+		OperationID: "aggregate-readings",
+		Method:      http.MethodGet,
+		Path:        "/v1/aggregates",
+		Summary:     "Bucketed aggregates of series",
+		Description: "Aggregates (count, sum, avg, min, max, first, last, stddev) of one device's series in time buckets aligned " +
+			"to a time zone's wall clock, served from the coarsest fitting rollup or the raw readings.",
+		Tags:   []string{"readings"},
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}, h.aggregates)
+}
+
+func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*AggregatesOutput, error) {
+	selectors := 0
+	for _, set := range []bool{len(in.Parameter) > 0, in.Prefix != "", in.Glob != ""} {
+		if set {
+			selectors++
+		}
+	}
+	switch {
+	case selectors == 0:
+		return nil, invalidParam("parameter", nil, "give the series: parameter (repeatable), prefix or glob")
+	case selectors > 1:
+		return nil, invalidParam("prefix", in.Prefix, "give only one of parameter, prefix and glob")
+	case in.MaxPoints > h.Limits.MaxPoints:
+		return nil, invalidParam("max_points", in.MaxPoints, fmt.Sprintf("must be at most %d", h.Limits.MaxPoints))
+	case in.TZ == "Local" || in.TZ == "":
+		return nil, invalidParam("tz", in.TZ, "must be an IANA time zone name such as UTC or Europe/Berlin")
+	}
+	loc, err := time.LoadLocation(in.TZ)
+	if err != nil {
+		return nil, invalidParam("tz", in.TZ, "unknown time zone; want an IANA name such as UTC or Europe/Berlin")
+	}
+	bucket, err := aggregate.ParseBucket(in.Bucket)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	var funcs []string
+	for _, a := range in.Agg {
+		for _, f := range strings.Split(a, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				funcs = append(funcs, f)
+			}
+		}
+	}
+	if len(funcs) == 0 {
+		funcs = []string{aggregate.FuncAvg}
+	}
+
+	sc := scope.From(ctx)
+	found, err := h.Store.ListSeries(ctx, sc, store.SeriesFilter{DeviceID: in.DeviceID, Parameters: in.Parameter, Prefix: in.Prefix, Glob: in.Glob}, h.Limits.MaxPoints+1)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	if err := matchedAll(in, found); err != nil {
+		return nil, err
+	}
+	if len(found) > in.MaxPoints {
+		return nil, invalidParam("max_points", in.MaxPoints, fmt.Sprintf("%d or more series match, more than max_points", len(found)))
+	}
+	req := aggregate.Request{
+		From: in.From, To: in.To, Bucket: bucket, MaxPoints: in.MaxPoints,
+		Funcs: funcs, Fill: in.Fill, Location: loc,
+	}
+	for _, s := range found {
+		req.Series = append(req.Series, aggregate.Series{ID: s.ID, DeviceID: s.DeviceID, Parameter: s.Parameter, Type: s.Type})
+	}
+	var res aggregate.Result
+	err = h.Store.Run(ctx, func(ctx context.Context, q store.Querier) error {
+		var err error
+		res, err = aggregate.Query(ctx, q, req)
+		return err
+	})
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+
+	usedFuncs := normalisedFuncs(funcs)
+	out := &AggregatesOutput{Body: AggregatesBody{
+		Source: res.Source, Bucket: aggregate.FormatBucket(res.Bucket), BucketSeconds: int64(res.Bucket / time.Second),
+		From: zonedTime(in.From.In(loc)), To: zonedTime(in.To.In(loc)), TZ: loc.String(),
+		Series: make([]AggregateSeries, 0, len(res.Series)),
+	}}
+	for _, s := range res.Series {
+		as := AggregateSeries{DeviceID: s.DeviceID, Parameter: s.Parameter, Type: s.Type, Source: s.Source, Points: make([]AggregatePoint, 0, len(s.Points))}
+		for _, p := range s.Points {
+			as.Points = append(as.Points, AggregatePoint{time: zonedTime(p.Time.In(loc)), funcs: usedFuncs, values: p.Values})
+		}
+		out.Body.Series = append(out.Body.Series, as)
+	}
+	return out, nil
+}
+
+// matchedAll answers 404 when nothing matched, or when parameters were
+// named and some of them are not series of the device (or not in scope).
+func matchedAll(in *AggregatesInput, found []store.Series) error {
+	if len(in.Parameter) > 0 {
+		have := make(map[string]bool, len(found))
+		for _, s := range found {
+			have[s.Parameter] = true
+		}
+		var missing []string
+		for _, p := range in.Parameter {
+			if !have[p] {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			return huma.Error404NotFound(fmt.Sprintf("device %s has no series %s", in.DeviceID, strings.Join(missing, ", ")),
+				&huma.ErrorDetail{Location: "query.parameter", Value: missing, Message: "no such series"})
+		}
+	}
+	if len(found) > 0 {
+		return nil
+	}
+	loc, value := "query.device_id", in.DeviceID
+	switch {
+	case in.Prefix != "":
+		loc, value = "query.prefix", in.Prefix
+	case in.Glob != "":
+		loc, value = "query.glob", in.Glob
+	}
+	return huma.Error404NotFound("no series of device "+in.DeviceID+" match",
+		&huma.ErrorDetail{Location: loc, Value: value, Message: "matches no series"})
+}
+
+// normalisedFuncs is the engine's normalisation of the requested functions:
+// lower case, trimmed, first occurrence kept.
+func normalisedFuncs(funcs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range funcs {
+		g := strings.ToLower(strings.TrimSpace(f))
+		if !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// zonedTime renders t at its own zone's offset, or in UTC when that offset
+// is not a whole number of minutes (historic local mean times).
+func zonedTime(t time.Time) Timestamp {
+	_, off := t.Zone()
+	if off%60 != 0 {
+		return Timestamp{Time: t}
+	}
+	return Timestamp{Time: t, OffsetMin: int16(off / 60)}
+}

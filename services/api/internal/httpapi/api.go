@@ -1,0 +1,193 @@
+// Package httpapi is sensorhub's HTTP API: huma operations over the store and
+// the aggregate engine, the original service's process_request endpoint, and
+// the middleware every request passes (request id, access log, metrics,
+// CORS, timeout, scope).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
+	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
+
+// Title and Version describe the API in its OpenAPI document.
+const (
+	Title   = "sensorhub API"
+	Version = "1.0.0"
+)
+
+const description = `Read access to sensorhub's sensor readings.
+
+Times are RFC 3339 and ranges are half-open, [from, to). Readings keep the UTC
+offset they were recorded with unless ` + "`timestamps=utc`" + ` is asked for; catalog
+times (first_time, last_time) are UTC. Errors are RFC 9457 problem details
+naming the offending parameter, except on the original service's
+` + "`/api/v1/core/process_request`" + `, which keeps its ` + "`{\"message\": ...}`" + ` shape.`
+
+// Limits bound what one request may ask for (OWASP API4).
+type Limits struct {
+	// MaxPoints bounds the items of one JSON response.
+	MaxPoints int
+	// MaxRawRange bounds from..to of an unpaginated raw-readings request.
+	MaxRawRange time.Duration
+}
+
+// Deps is what the operations need. Register only stores it, so the OpenAPI
+// document can be generated from zero Deps.
+type Deps struct {
+	Store   *store.Store
+	Cursors *cursor.Codec
+	Limits  Limits
+	// Logger receives internal errors; nil discards them.
+	Logger *slog.Logger
+	// Draining reports that shutdown has begun, so /readyz fails.
+	Draining func() bool
+}
+
+// handlers implements the operations.
+type handlers struct {
+	Deps
+	log *slog.Logger
+}
+
+func newHandlers(d Deps) *handlers {
+	h := &handlers{Deps: d, log: d.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	return h
+}
+
+// NewAPI returns a huma API on mux with sensorhub's configuration: OpenAPI at
+// /openapi.json, /openapi.yaml and /openapi-3.0.yaml, docs at /docs, and no
+// $schema links in bodies.
+func NewAPI(mux *http.ServeMux) huma.API {
+	cfg := huma.DefaultConfig(Title, Version)
+	cfg.Info.Description = description
+	cfg.CreateHooks = nil // no $schema fields or schema Link headers in responses
+	cfg.SchemasPath = ""
+	cfg.Tags = []*huma.Tag{
+		{Name: "readings", Description: "Devices, series and their readings."},
+		{Name: "legacy", Description: "The original sensor-target service's contract."},
+		{Name: "operations", Description: "Probes for orchestrators."},
+	}
+	return humago.New(mux, cfg)
+}
+
+// Register adds every operation of the API to api.
+func Register(api huma.API, d Deps) {
+	h := newHandlers(d)
+	// Before the operations: huma binds middleware when an operation registers.
+	api.UseMiddleware(rejectUnstorableText(api))
+	h.registerDevices(api)
+	h.registerSeries(api)
+	h.registerReadings(api)
+	h.registerAggregates(api)
+	h.registerLatest(api)
+	h.registerProcessRequest(api)
+	h.registerHealth(api)
+}
+
+// Spec returns the OpenAPI 3.0.3 document of the API as YAML: what
+// `api openapi` writes and the repository's openapi-3.0.yaml holds.
+func Spec() ([]byte, error) {
+	api := NewAPI(http.NewServeMux())
+	Register(api, Deps{})
+	return api.OpenAPI().DowngradeYAML()
+}
+
+// Options configure the HTTP handler around the operations.
+type Options struct {
+	// RequestTimeout bounds each request (exports excepted); 0 disables it.
+	RequestTimeout time.Duration
+	// CORSOrigins are the allowed browser origins; "*" allows any.
+	CORSOrigins []string
+	// Metrics is where request metrics are registered; nil disables them.
+	Metrics prometheus.Registerer
+	// MetricsGatherer, when set, is served at /metrics on the API's own
+	// handler (for deployments without a separate admin listener).
+	MetricsGatherer prometheus.Gatherer
+	// Logger receives the access log and internal errors.
+	Logger *slog.Logger
+	// ScopeFor decides which series a request may see; nil gives every
+	// request scope.All(). Authentication will plug in here.
+	ScopeFor func(*http.Request) scope.Scope
+}
+
+// Server is the API's HTTP handler with its draining switch.
+type Server struct {
+	api      huma.API
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// NewServer registers the operations on a fresh mux and wraps them in the
+// middleware. Deps.Draining is set to the server's own switch.
+func NewServer(d Deps, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Logger == nil {
+		d.Logger = o.Logger
+	}
+	s := &Server{}
+	d.Draining = s.draining.Load
+	mux := http.NewServeMux()
+	s.api = NewAPI(mux)
+	Register(s.api, d)
+	if o.MetricsGatherer != nil {
+		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))
+	}
+	mux.HandleFunc("GET /", notFound)
+	h := newHandlers(d)
+	m, err := newMetrics(o.Metrics, func() bool {
+		_, err := h.ready(context.Background())
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = middleware(mux, o, m)
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// API returns the huma API, e.g. for its OpenAPI document.
+func (s *Server) API() huma.API { return s.api }
+
+// Drain makes /readyz fail from now on, ahead of shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// MetricsHandler serves the registry's metrics in the Prometheus format.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// ctxLogger returns the logger with the request id of ctx, if any.
+func (h *handlers) ctxLogger(ctx context.Context) *slog.Logger {
+	if id := RequestID(ctx); id != "" {
+		return h.log.With("request_id", id)
+	}
+	return h.log
+}
+
+// notFound answers GET requests for paths the API does not have with a
+// problem document rather than the mux's plain text.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(`{"title":"Not Found","status":404,"detail":"no such endpoint; the API is described at /openapi.json and /docs"}` + "\n"))
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 10_000 {
+		us := r.Int64N(253402300799_000000) - 62135596800_000000 // years 0001..9999 in Unix µs
+		if i == 0 {
+			us = 0
+		}
+		tm := time.UnixMicro(us)
+		off := int16(r.IntN(2*1439+1) - 1439)
+		if i%3 == 0 {
+			off = 120
+		}
+		got := string(appendTime(nil, tm, off))
+		want := tm.In(time.FixedZone("", int(off)*60)).Format("2006-01-02T15:04:05.000000Z07:00")
+		if got != want {
+			t.Fatalf("appendTime(%v, %d) = %s, want %s", tm, off, got, want)
+		}
+		if back, err := time.Parse(time.RFC3339Nano, got); err != nil || !back.Equal(tm) {
+			t.Fatalf("%s does not parse back to %v: %v", got, tm, err)
+		}
+	}
+	ref := time.Date(2024, 3, 7, 10, 22, 7, 315190000, time.UTC)
+	if got := string(appendTime(nil, ref, 120)); got != "2024-03-07T12:22:07.315190+02:00" {
+		t.Errorf("trailing zero trimmed: %s", got)
+	}
+}
+
+// TestAppendJSON checks the hand-written encoders against encoding/json.
+func TestAppendJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	floats := []float64{0, -0.0, 1, -1, 0.1, 801.4240531704808, 1e-7, 1.5e-7, 123456789e-15, 1e20, 1e21, 1.7976931348623157e308, 5e-324, 0.07590000000000001}
+	for range 10_000 {
+		floats = append(floats, math.Float64frombits(r.Uint64()), r.NormFloat64()*math.Pow(10, float64(r.IntN(40)-20)))
+	}
+	for _, f := range floats {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		want, _ := json.Marshal(f)
+		if got := appendFloat(nil, f); !bytes.Equal(got, want) {
+			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+	strs := []string{"", "plain", `quo"te`, `back\\slash`, "new\nline\r\t", "\x00\x01\x1f", "<&>", "\u2028\u2029", "ä😀", "bad\xffutf8", strings.Repeat("x", 100)}
+	for range 2000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		strs = append(strs, string(b))
+	}
+	for _, s := range strs {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		if got := appendString(nil, s); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want.Bytes())
+		}
+	}
+}
+
+func TestAppendCSVField(t *testing.T) {
+	for in, want := range map[string]string{
+		"abc": "abc", "": "", "a,b": `"a,b"`, `say "hi"`: `"say ""hi"""`, "two\nlines": "\"two\nlines\"", " pad": `" pad"`,
+	} {
+		if got := string(appendCSVField(nil, in)); got != want {
+			t.Errorf("appendCSVField(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

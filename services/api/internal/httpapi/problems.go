@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/aggregate"
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
+
+// This file is the one place where errors become HTTP problems (RFC 9457,
+// huma's ErrorModel). Input checks build their problem directly with
+// invalidParam or badParam; everything else passes through problem.
+
+// statusClientClosed is logged when the client went away mid-request.
+const statusClientClosed = 499
+
+// invalidParam is a 422 naming the query parameter that failed a check.
+func invalidParam(name string, value any, msg string) error {
+	return huma.Error422UnprocessableEntity(msg, &huma.ErrorDetail{Location: "query." + name, Value: value, Message: msg})
+}
+
+// badParam is a 400 for a parameter that is not even well-formed (cursor).
+func badParam(name string, value any, msg string) error {
+	return huma.Error400BadRequest(msg, &huma.ErrorDetail{Location: "query." + name, Value: value, Message: msg})
+}
+
+// seriesNotFound is the 404 of an unknown (or out-of-scope) series.
+func seriesNotFound(deviceID, parameter string) error {
+	return huma.Error404NotFound("no series "+deviceID+" / "+parameter,
+		&huma.ErrorDetail{Location: "query.device_id", Value: deviceID, Message: "no such device, or it has no such parameter"},
+		&huma.ErrorDetail{Location: "query.parameter", Value: parameter, Message: "no such parameter for this device"})
+}
+
+// problem maps an error from the store or the aggregate engine to a response;
+// internal errors are logged with the request id and answered without detail.
+func (h *handlers) problem(ctx context.Context, err error) error {
+	var (
+		se  huma.StatusError
+		inv *aggregate.InvalidError
+	)
+	switch {
+	case errors.As(err, &se):
+		return err
+	case errors.As(err, &inv):
+		name := inv.Param
+		if name == "series" {
+			name = "parameter"
+		}
+		return invalidParam(name, nil, inv.Reason)
+	case errors.Is(err, store.ErrNotFound):
+		return huma.Error404NotFound("not found")
+	case errors.Is(err, store.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, context.Canceled):
+		return huma.NewError(statusClientClosed, "client closed the request")
+	case errors.Is(err, store.ErrTimeout):
+		return withRetryAfter(huma.Error503ServiceUnavailable(
+			"the query took longer than the server allows; narrow the time range, or page with a smaller limit"))
+	case errors.Is(err, store.ErrUnavailable):
+		h.ctxLogger(ctx).Warn("database unavailable", "err", err)
+		return withRetryAfter(huma.Error503ServiceUnavailable("the database is unavailable; retry later"))
+	}
+	h.ctxLogger(ctx).Error("internal error", "err", err)
+	return huma.Error500InternalServerError("internal error; the request id identifies it in the server's log")
+}
+
+func withRetryAfter(err error) error {
+	return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {"1"}})
+}
+
+// LegacyError is the error body of the original service's endpoint:
+// {"message": "..."} with application/json, not a problem document.
+type LegacyError struct {
+	status  int
+	Message string `json:"message" example:"from: not an RFC 3339 timestamp" doc:"What went wrong."`
+}
+
+// Error implements error.
+func (e *LegacyError) Error() string { return e.Message }
+
+// GetStatus implements huma.StatusError.
+func (e *LegacyError) GetStatus() int { return e.status }
+
+func legacyBadRequest(format string, args ...any) error {
+	return &LegacyError{status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// legacyProblem is problem in the original service's error shape; its
+// internal errors keep that service's "Server Failure".
+func (h *handlers) legacyProblem(ctx context.Context, err error) error {
+	var se huma.StatusError
+	if !errors.As(h.problem(ctx, err), &se) {
+		return &LegacyError{status: http.StatusInternalServerError, Message: "Server Failure"}
+	}
+	switch status := se.GetStatus(); {
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		return &LegacyError{status: http.StatusInternalServerError, Message: "Server Failure"}
+	default:
+		return &LegacyError{status: status, Message: se.Error()}
+	}
+}
+
+// rejectUnstorableText answers 400 for query parameters that are not valid
+// UTF-8 or contain NUL: PostgreSQL text cannot hold them, so no series can
+// match, and they must not reach the database as an internal error.
+func rejectUnstorableText(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		u := ctx.URL()
+		q, err := url.ParseQuery(u.RawQuery)
+		bad, badValue := "", ""
+		if err != nil {
+			bad = "(query string)"
+		}
+		for name, values := range q {
+			for _, v := range values {
+				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) || !utf8.ValidString(name) {
+					bad, badValue = name, v
+				}
+			}
+		}
+		if bad == "" {
+			next(ctx)
+			return
+		}
+		msg := "query parameter " + strconv.Quote(bad) + " is not valid UTF-8 text without NUL characters"
+		if err != nil {
+			msg = "malformed query string: " + err.Error()
+		}
+		if ctx.Operation().OperationID == legacyOperationID {
+			ctx.SetHeader("Content-Type", mediaJSON)
+			ctx.SetStatus(http.StatusBadRequest)
+			b, _ := json.Marshal(&LegacyError{Message: msg})
+			_, _ = ctx.BodyWriter().Write(b)
+			return
+		}
+		_ = huma.WriteErr(api, ctx, http.StatusBadRequest, msg,
+			&huma.ErrorDetail{Location: "query." + strings.ToValidUTF8(bad, "\ufffd"), Value: strings.ToValidUTF8(badValue, "\ufffd"), Message: "not valid UTF-8 text without NUL characters"})
+	}
+}

@@ -1,0 +1,96 @@
+// Package scope says which series a request may see. Until authentication
+// exists every request gets All; auth will later put a narrower Scope into
+// the request context. Stores filter by it in SQL, so an out-of-scope series
+// behaves exactly like one that does not exist.
+package scope
+
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// Scope is a set of allowed device ids and parameter prefixes, or All. A
+// series is in scope when its device is allowed and its parameter starts with
+// an allowed prefix. The zero Scope allows nothing.
+type Scope struct {
+	anyDevice bool
+	anyParam  bool
+	devices   []string
+	prefixes  []string
+}
+
+// All allows every series.
+func All() Scope { return Scope{anyDevice: true, anyParam: true} }
+
+// Restrict allows the given devices and parameter prefixes; a nil slice leaves
+// that dimension unrestricted, an empty non-nil slice allows nothing.
+func Restrict(devices, prefixes []string) Scope {
+	return Scope{
+		anyDevice: devices == nil,
+		anyParam:  prefixes == nil,
+		devices:   slices.Clone(devices),
+		prefixes:  slices.Clone(prefixes),
+	}
+}
+
+// IsAll reports whether s allows every series.
+func (s Scope) IsAll() bool { return s.anyDevice && s.anyParam }
+
+// Allows reports whether s admits the series (deviceID, parameter); stores do
+// the same test in SQL.
+func (s Scope) Allows(deviceID, parameter string) bool {
+	if !s.anyDevice && !slices.Contains(s.devices, deviceID) {
+		return false
+	}
+	if s.anyParam {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(parameter, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Args returns the four bind parameters of a store's scope filter, in order:
+// any device, allowed devices, any parameter, allowed prefixes. Empty slices
+// rather than nil so that they bind as empty arrays, not NULL.
+func (s Scope) Args() (anyDevice bool, devices []string, anyParam bool, prefixes []string) {
+	devices, prefixes = s.devices, s.prefixes
+	if devices == nil {
+		devices = []string{}
+	}
+	if prefixes == nil {
+		prefixes = []string{}
+	}
+	return s.anyDevice, devices, s.anyParam, prefixes
+}
+
+// String describes s for logs.
+func (s Scope) String() string {
+	if s.IsAll() {
+		return "all"
+	}
+	d, p := "any device", "any parameter"
+	if !s.anyDevice {
+		d = "devices [" + strings.Join(s.devices, " ") + "]"
+	}
+	if !s.anyParam {
+		p = "prefixes [" + strings.Join(s.prefixes, " ") + "]"
+	}
+	return d + ", " + p
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying s.
+func With(ctx context.Context, s Scope) context.Context { return context.WithValue(ctx, ctxKey{}, s) }
+
+// From returns the Scope in ctx; a context without one allows nothing, so a
+// forgotten middleware fails closed.
+func From(ctx context.Context) Scope {
+	s, _ := ctx.Value(ctxKey{}).(Scope)
+	return s
+}

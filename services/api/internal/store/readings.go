@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+)
+
+// ReadingsQuery selects readings of one series in [From, To).
+type ReadingsQuery struct {
+	SeriesID int32
+	// From and To bound the range; nil leaves that side open.
+	From, To *time.Time
+	Desc     bool
+	// After is the time of the last reading a previous page returned; the
+	// result continues after it in the query's order (keyset pagination).
+	After *time.Time
+}
+
+// bounds folds After into the range: readings are stored with microsecond
+// precision, so "after t" ascending is "from t+1µs".
+func (q ReadingsQuery) bounds() (lo, hi *time.Time) {
+	lo, hi = q.From, q.To
+	if q.After == nil {
+		return lo, hi
+	}
+	a := *q.After
+	if q.Desc {
+		if hi == nil || a.Before(*hi) {
+			hi = &a
+		}
+		return lo, hi
+	}
+	next := a.Add(time.Microsecond)
+	if lo == nil || next.After(*lo) {
+		lo = &next
+	}
+	return lo, hi
+}
+
+// readingsWhere reads one in-scope series ($5) in [$6, $7); the scalar
+// subquery keeps an out-of-scope series id from reading anything.
+const readingsWhere = `
+FROM sensorhub.readings r
+WHERE r.series_id = (SELECT s.series_id FROM sensorhub.series s WHERE s.series_id = $5 AND ` + scopeFilter + `)
+  AND r.time >= coalesce($6::timestamptz, '-infinity')
+  AND r.time < coalesce($7::timestamptz, 'infinity')`
+
+// A NULL limit ($8) is LIMIT ALL.
+const (
+	readingsAscSQL  = `SELECT r.time, r.utc_offset_min, r.value_num, r.value_text` + readingsWhere + ` ORDER BY r.time LIMIT $8`
+	readingsDescSQL = `SELECT r.time, r.utc_offset_min, r.value_num, r.value_text` + readingsWhere + ` ORDER BY r.time DESC LIMIT $8`
+)
+
+func (q ReadingsQuery) sql() string {
+	if q.Desc {
+		return readingsDescSQL
+	}
+	return readingsAscSQL
+}
+
+func (q ReadingsQuery) args(sc scope.Scope, limit any) []any {
+	lo, hi := q.bounds()
+	return scopeArgs(sc, q.SeriesID, lo, hi, limit)
+}
+
+// readingScanner scans rows of (time, utc_offset_min, value_num, value_text)
+// without allocating per row (text values excepted).
+type readingScanner struct {
+	t    time.Time
+	off  int16
+	num  pgtype.Float8
+	text pgtype.Text
+}
+
+func (rs *readingScanner) scan(rows pgx.Rows) (Reading, error) {
+	if err := rows.Scan(&rs.t, &rs.off, &rs.num, &rs.text); err != nil {
+		return Reading{}, err
+	}
+	return Reading{Time: rs.t, OffsetMin: rs.off, Num: rs.num.Float64, Text: rs.text.String, IsText: rs.text.Valid}, nil
+}
+
+// Readings returns up to limit readings of q's series, in q's order.
+func (s *Store) Readings(ctx context.Context, sc scope.Scope, q ReadingsQuery, limit int) ([]Reading, error) {
+	rows, err := s.pool.Query(ctx, q.sql(), q.args(sc, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("read readings: %w", translate(ctx, err))
+	}
+	defer rows.Close()
+	out := make([]Reading, 0, min(limit, 1024))
+	var rs readingScanner
+	for rows.Next() {
+		r, err := rs.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read readings: %w", translate(ctx, err))
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read readings: %w", translate(ctx, err))
+	}
+	return out, nil
+}
+
+// ExportBatch is how many readings an export fetches per round trip.
+const ExportBatch = 2000
+
+const (
+	exportCursor   = "sensorhub_export"
+	exportFetchSQL = "FETCH FORWARD 2000 FROM " + exportCursor
+)
+
+// Export streams every reading of a query in constant memory: the query runs
+// as a server-side cursor in a read-only transaction, and each FETCH is its own
+// statement, so the statement timeout bounds one round trip rather than the
+// whole export. Call Next until it returns no readings, then Close.
+type Export struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	batch []Reading
+	done  bool
+}
+
+// ExportReadings opens an export of every reading of q's series.
+func (s *Store) ExportReadings(ctx context.Context, sc scope.Scope, q ReadingsQuery) (*Export, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("export: begin: %w", translate(ctx, err))
+	}
+	e := &Export{ctx: ctx, tx: tx, batch: make([]Reading, 0, ExportBatch)}
+	if _, err := tx.Exec(ctx, "DECLARE "+exportCursor+" NO SCROLL CURSOR FOR "+q.sql(), q.args(sc, nil)...); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("export: declare cursor: %w", translate(ctx, err))
+	}
+	return e, nil
+}
+
+// Next returns the next batch of up to ExportBatch readings; an empty batch
+// means the export is complete. The slice is reused by the next call.
+func (e *Export) Next() ([]Reading, error) {
+	if e.done {
+		return nil, nil
+	}
+	rows, err := e.tx.Query(e.ctx, exportFetchSQL)
+	if err != nil {
+		return nil, fmt.Errorf("export: fetch: %w", translate(e.ctx, err))
+	}
+	defer rows.Close()
+	e.batch = e.batch[:0]
+	var rs readingScanner
+	for rows.Next() {
+		r, err := rs.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("export: fetch: %w", translate(e.ctx, err))
+		}
+		e.batch = append(e.batch, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export: fetch: %w", translate(e.ctx, err))
+	}
+	e.done = len(e.batch) < ExportBatch
+	return e.batch, nil
+}
+
+// Close ends the transaction and returns the connection to the pool.
+func (e *Export) Close() {
+	// Rolling back a read-only transaction only drops the cursor; a canceled
+	// request context must not keep that from happening.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 5*time.Second)
+	defer cancel()
+	_ = e.tx.Rollback(ctx)
+}
+
+// GraphQuery selects readings for the original service's process_request.
+type GraphQuery struct {
+	DeviceID  string // "" = any
+	Parameter string // "" = any
+	From, To  *time.Time
+}
+
+// GraphRow is one reading with its series' names.
+type GraphRow struct {
+	DeviceID, Parameter string
+	Reading
+}
+
+// The process_request query runs in two steps: the in-scope series that
+// match, ordered by device and parameter, then their readings, each series'
+// read in time order from the primary key and labelled with its position in
+// that list. Sorting on (position, time) is far cheaper than sorting every
+// reading by device and parameter names, and each row carries an integer
+// rather than both names.
+const graphSeriesSQL = `
+SELECT s.series_id, s.device_id, s.parameter
+FROM sensorhub.series s
+WHERE ` + scopeFilter + `
+  AND ($5::text IS NULL OR s.device_id = $5)
+  AND ($6::text IS NULL OR s.parameter = $6)
+ORDER BY s.device_id, s.parameter`
+
+const graphReadingsSQL = `
+SELECT u.ord, r.time, r.utc_offset_min, r.value_num, r.value_text
+FROM unnest($1::integer[]) WITH ORDINALITY AS u(series_id, ord)
+CROSS JOIN LATERAL (
+    SELECT r.time, r.utc_offset_min, r.value_num, r.value_text
+    FROM sensorhub.readings r
+    WHERE r.series_id = u.series_id
+      AND r.time >= coalesce($2::timestamptz, '-infinity')
+      AND r.time < coalesce($3::timestamptz, 'infinity')
+    ORDER BY r.time
+    LIMIT $4) r
+ORDER BY u.ord, r.time
+LIMIT $4`
+
+// GraphRows iterates over the result of Graph as it arrives from the
+// database: call Next, then Row, until Next is false; then check Err. Close
+// releases the connection (Next does when the rows run out).
+type GraphRows struct {
+	ctx   context.Context
+	rows  pgx.Rows
+	names [][2]string // device and parameter by position - 1
+	row   GraphRow
+	ord   int64
+	num   pgtype.Float8
+	text  pgtype.Text
+	err   error
+}
+
+// Graph runs the process_request query: up to limit readings matching q,
+// ordered by device, parameter and time.
+func (s *Store) Graph(ctx context.Context, sc scope.Scope, q GraphQuery, limit int) (*GraphRows, error) {
+	rows, err := s.pool.Query(ctx, graphSeriesSQL, scopeArgs(sc, nullable(q.DeviceID), nullable(q.Parameter))...)
+	if err != nil {
+		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
+	}
+	var (
+		ids   []int32
+		names [][2]string
+	)
+	for rows.Next() {
+		var (
+			id   int32
+			name [2]string
+		)
+		if err := rows.Scan(&id, &name[0], &name[1]); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
+		}
+		ids, names = append(ids, id), append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
+	}
+	rows, err = s.pool.Query(ctx, graphReadingsSQL, ids, q.From, q.To, limit)
+	if err != nil {
+		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
+	}
+	return &GraphRows{ctx: ctx, rows: rows, names: names}, nil
+}
+
+// Next advances to the next row.
+func (g *GraphRows) Next() bool {
+	if g.err != nil || !g.rows.Next() {
+		return false
+	}
+	if err := g.rows.Scan(&g.ord, &g.row.Time, &g.row.OffsetMin, &g.num, &g.text); err != nil {
+		g.err = err
+		g.rows.Close()
+		return false
+	}
+	if g.ord < 1 || int(g.ord) > len(g.names) {
+		g.err = fmt.Errorf("series position %d out of range", g.ord)
+		g.rows.Close()
+		return false
+	}
+	name := g.names[g.ord-1]
+	g.row.DeviceID, g.row.Parameter = name[0], name[1]
+	g.row.Num, g.row.Text, g.row.IsText = g.num.Float64, g.text.String, g.text.Valid
+	return true
+}
+
+// Row returns the current row. Its names are shared by the rows of one
+// series; they are immutable strings, so callers may keep them.
+func (g *GraphRows) Row() GraphRow { return g.row }
+
+// Err returns the error that ended the iteration, if any.
+func (g *GraphRows) Err() error {
+	err := g.err
+	if err == nil {
+		err = g.rows.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("graph data: %w", translate(g.ctx, err))
+	}
+	return nil
+}
+
+// Close releases the rows; it is safe to call more than once.
+func (g *GraphRows) Close() { g.rows.Close() }

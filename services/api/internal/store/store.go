@@ -1,0 +1,173 @@
+// Package store reads sensorhub's database for the API. Every query takes the
+// request's scope.Scope and filters by it in SQL, so out-of-scope series are
+// indistinguishable from missing ones. The SQL sits next to the method that
+// runs it; pgx and PostgreSQL errors become this package's errors here and
+// nowhere else.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/db"
+	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+)
+
+// Errors callers map to responses.
+var (
+	// ErrNotFound: no such series (or not in scope).
+	ErrNotFound = errors.New("not found")
+	// ErrTimeout: the statement or request ran out of time.
+	ErrTimeout = errors.New("query exceeded its time limit")
+	// ErrUnavailable: the database cannot be reached or is shutting down.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrInvalid: PostgreSQL rejected a value the caller supplied.
+	ErrInvalid = errors.New("invalid query input")
+)
+
+// PoolConfig is the pool configuration the API reads with: at most size
+// connections, statement_timeout on every session, and read-only
+// transactions by default as a second line behind the role's privileges.
+func PoolConfig(dsn string, size int, statementTimeout time.Duration) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(size)
+	rp := pc.ConnConfig.RuntimeParams
+	rp["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
+	rp["default_transaction_read_only"] = "on"
+	if rp["application_name"] == "" {
+		rp["application_name"] = "sensorhub-api"
+	}
+	return pc, nil
+}
+
+// Store runs the API's queries on a pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store reading through pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Types of series values, as sensorhub.series.value_type has them.
+const (
+	TypeNumeric = "numeric"
+	TypeText    = "text"
+)
+
+// Series is one (device, parameter) pair of the catalog.
+type Series struct {
+	ID        int32
+	DeviceID  string
+	Parameter string
+	Type      string // TypeNumeric or TypeText
+	// FirstTime and LastTime are nil while the series has no readings.
+	FirstTime, LastTime *time.Time
+	Count               int64
+}
+
+// Reading is one stored reading; exactly one of Num and Text is meaningful,
+// as IsText says.
+type Reading struct {
+	// Time is the instant.
+	Time time.Time
+	// OffsetMin is the UTC offset, in minutes, the reading was recorded with.
+	OffsetMin int16
+	Num       float64
+	Text      string
+	IsText    bool
+}
+
+// scopeFilter admits the series s of the request's scope; its four bind
+// parameters come first in every query ($1-$4, see scopeArgs).
+const scopeFilter = `($1::boolean OR s.device_id = ANY($2::text[]))
+  AND ($3::boolean OR EXISTS (SELECT FROM unnest($4::text[]) AS a(prefix) WHERE starts_with(s.parameter, a.prefix)))`
+
+// scopeArgs returns the scope's bind parameters followed by rest ($5, ...).
+func scopeArgs(sc scope.Scope, rest ...any) []any {
+	anyDevice, devices, anyParam, prefixes := sc.Args()
+	return append([]any{anyDevice, devices, anyParam, prefixes}, rest...)
+}
+
+// SchemaVersion returns the newest applied migration, for readiness.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	v, err := db.DBVersion(ctx, s.pool)
+	if err != nil {
+		return 0, translate(ctx, err)
+	}
+	return v, nil
+}
+
+const mayWriteSQL = `SELECT has_table_privilege(current_user, 'sensorhub.readings', 'INSERT')`
+
+// MayWrite reports whether the connected role could insert readings, which
+// the API's role should not be able to do.
+func (s *Store) MayWrite(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, mayWriteSQL).Scan(&ok); err != nil {
+		return false, fmt.Errorf("check privileges: %w", translate(ctx, err))
+	}
+	return ok, nil
+}
+
+// translate maps pgx and PostgreSQL errors onto this package's errors,
+// keeping the original in the chain for logs.
+func translate(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	// The client went away: not the database's fault, not worth a problem.
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "57014": // query_canceled: statement_timeout
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		case pg.Code == "2201B" || pg.Code == "22P02" || pg.Code == "22007" || pg.Code == "22008" || pg.Code == "22023" || pg.Code == "22021":
+			// invalid regular expression, text representation, datetime format,
+			// datetime field overflow, invalid parameter value, character not
+			// in repertoire (NUL, invalid UTF-8)
+			return fmt.Errorf("%w: %s", ErrInvalid, pg.Message)
+		case pg.Code[:2] == "08" || pg.Code[:2] == "53" || pg.Code[:3] == "57P":
+			// connection exception, insufficient resources, operator intervention
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// Querier is the query interface the aggregate engine runs on.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Run lets a query engine that writes its own SQL (package aggregate) run on
+// the store's pool; database errors it returns are translated like the
+// store's own, other errors pass through unchanged.
+func (s *Store) Run(ctx context.Context, fn func(context.Context, Querier) error) error {
+	return translate(ctx, fn(ctx, s.pool))
+}

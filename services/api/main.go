@@ -1,0 +1,246 @@
+// Command api serves sensorhub's HTTP API (`api serve`, the default) and
+// writes its OpenAPI document (`api openapi`).
+//
+// Exit status: 0 after a clean shutdown, 1 on a failure, 2 on a usage error.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // IANA zones for ?tz= even on images without /usr/share/zoneinfo
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/config"
+	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
+	"github.com/sensorhub/sensorhub/services/api/internal/httpapi"
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
+
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is the one place where errors become exit statuses.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, config.ErrUsage):
+		fmt.Fprintln(stderr, "api:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "api:", err)
+		return 1
+	}
+}
+
+const usage = `usage:
+  api [serve] [flags]      serve the HTTP API (run "api serve -h" for flags)
+  api openapi [-o FILE]    write the OpenAPI 3.0.3 document as YAML to FILE or stdout`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "openapi":
+		return writeOpenAPI(args, stdout, stderr)
+	case "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n%s", config.ErrUsage, cmd, usage)
+}
+
+func writeOpenAPI(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api openapi", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write to this file instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", config.ErrUsage, err)
+	}
+	spec, err := httpapi.Spec()
+	if err != nil {
+		return fmt.Errorf("generate OpenAPI document: %w", err)
+	}
+	if *out == "" {
+		_, err = stdout.Write(spec)
+		return err
+	}
+	if err := os.WriteFile(*out, spec, 0o644); err != nil {
+		return fmt.Errorf("write OpenAPI document: %w", err)
+	}
+	return nil
+}
+
+// serve runs the API until ctx is done, then shuts down: readiness fails
+// first, in-flight requests finish (up to the shutdown timeout), and the
+// pool closes last.
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogFormat, stderr)
+	logger.Info("api starting", "version", version, "config", cfg)
+
+	key := []byte(cfg.CursorKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key) // crypto/rand.Read never fails
+		logger.Warn("SENSORHUB_CURSOR_KEY is not set: pagination cursors are signed with a random key, so they break on restart and across replicas")
+	}
+
+	pool, err := newPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	checkRole(ctx, st, logger)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := st.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	opts := httpapi.Options{RequestTimeout: cfg.RequestTimeout, CORSOrigins: cfg.CORSOrigins, Metrics: reg, Logger: logger}
+	if cfg.AdminAddr == "" {
+		opts.MetricsGatherer = reg
+	}
+	srv, err := httpapi.NewServer(httpapi.Deps{
+		Store:   st,
+		Cursors: cursor.NewCodec(key),
+		Limits:  httpapi.Limits{MaxPoints: cfg.MaxPoints, MaxRawRange: cfg.MaxRawRange},
+		Logger:  logger,
+	}, opts)
+	if err != nil {
+		return err
+	}
+
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	servers := []*http.Server{{
+		Addr: cfg.Addr, Handler: srv.Handler(), ErrorLog: errLog,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		// No WriteTimeout: exports stream for as long as the client reads.
+	}}
+	if cfg.AdminAddr != "" {
+		admin := http.NewServeMux()
+		admin.Handle("GET /metrics", httpapi.MetricsHandler(reg))
+		servers = append(servers, &http.Server{Addr: cfg.AdminAddr, Handler: admin, ErrorLog: errLog,
+			ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute})
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		ln, err := net.Listen("tcp", s.Addr)
+		if err != nil {
+			for _, started := range servers[:i] {
+				_ = started.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", s.Addr, err)
+		}
+		name := "api"
+		if i > 0 {
+			name = "admin"
+		}
+		logger.Info("listening", "server", name, "addr", ln.Addr().String())
+		go func() {
+			if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", name, err)
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: readiness fails from now on", "delay", cfg.ShutdownDelay)
+	case runErr = <-errc:
+		logger.Error("server failed; shutting down", "err", runErr)
+	}
+	srv.Drain()
+	if runErr == nil && cfg.ShutdownDelay > 0 {
+		time.Sleep(cfg.ShutdownDelay) // let load balancers see /readyz fail
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			logger.Warn("in-flight requests cut off at the shutdown deadline", "addr", s.Addr, "err", err)
+			_ = s.Close()
+		}
+	}
+	logger.Info("stopped")
+	return runErr
+}
+
+// newPool opens the pool lazily: the API starts, unready, while the
+// database is down.
+func newPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+	pc, err := store.PoolConfig(cfg.DatabaseURL, cfg.PoolSize, cfg.StatementTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DATABASE_URL: %v", config.ErrUsage, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// checkRole warns when the API's database role may write: it should be a
+// member of sensorhub_reader only.
+func checkRole(ctx context.Context, st *store.Store, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	mayWrite, err := st.MayWrite(ctx)
+	switch {
+	case err != nil:
+		logger.Warn("database not reachable at start; /readyz fails until it is", "err", err)
+	case mayWrite:
+		logger.Warn("the database role may write readings; connect as a member of sensorhub_reader")
+	}
+}
+
+// newLogger logs text to a terminal and JSON otherwise (format "auto").
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
