@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-GO_PACKAGES := ./db/... ./services/ingest/... ./services/api/...
+GO_PACKAGES := ./db/... ./services/ingest/... ./services/api/... ./deploy/...
 
 .PHONY: up down test vet fuzz openapi bench-ingest
 

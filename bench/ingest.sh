@@ -62,7 +62,7 @@ read -r lo_d lo_t hi_d hi_t <<<"$range"
 # Same catalog and partitions in the copy database, so \copy meets the same
 # table, partitions and primary key index as ingest did.
 psql -q "$(db bench_copy)" -c "\\copy sensorhub.series (series_id, device_id, parameter, value_type) FROM '$out/series.csv' CSV" \
-  -c "SELECT sensorhub.ensure_partitions(ARRAY(SELECT generate_series(timestamptz '$lo_d $lo_t', timestamptz '$hi_d $hi_t', interval '1 day')))" >/dev/null
+  -c "SELECT sensorhub.ensure_partitions(ARRAY(SELECT generate_series(timestamptz '$lo_d $lo_t', timestamptz '$hi_d $hi_t', interval '1 day')) || timestamptz '$hi_d $hi_t')" >/dev/null
 
 echo "psql \\copy" >&2
 copy_start=$(date +%s.%N)

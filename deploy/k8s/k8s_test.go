@@ -1,0 +1,793 @@
+package k8s
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sensorhub/sensorhub/deploy/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite base/prometheusrule.yaml from ../prometheus/rules.yml")
+
+var overlays = []string{"dev", "prod"}
+
+// newObject returns an empty object of the Go type of apiVersion/kind; every
+// kind the manifests use must be here, so a new kind is decoded strictly too.
+func newObject(apiVersion, kind string) (any, bool) {
+	switch apiVersion + "/" + kind {
+	case "v1/Namespace":
+		return &corev1.Namespace{}, true
+	case "v1/ServiceAccount":
+		return &corev1.ServiceAccount{}, true
+	case "v1/ConfigMap":
+		return &corev1.ConfigMap{}, true
+	case "v1/Secret":
+		return &corev1.Secret{}, true
+	case "v1/Service":
+		return &corev1.Service{}, true
+	case "v1/PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{}, true
+	case "apps/v1/Deployment":
+		return &appsv1.Deployment{}, true
+	case "apps/v1/StatefulSet":
+		return &appsv1.StatefulSet{}, true
+	case "batch/v1/Job":
+		return &batchv1.Job{}, true
+	case "batch/v1/CronJob":
+		return &batchv1.CronJob{}, true
+	case "autoscaling/v2/HorizontalPodAutoscaler":
+		return &autoscalingv2.HorizontalPodAutoscaler{}, true
+	case "policy/v1/PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}, true
+	case "networking.k8s.io/v1/Ingress":
+		return &networkingv1.Ingress{}, true
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}, true
+	case "monitoring.coreos.com/v1/ServiceMonitor":
+		return &monitoringv1.ServiceMonitor{}, true
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		return &monitoringv1.PrometheusRule{}, true
+	case "postgresql.cnpg.io/v1/Cluster":
+		return &cnpgv1.Cluster{}, true
+	}
+	return nil, false
+}
+
+// decodeStrict decodes one YAML document into v the way the API server's
+// strict field validation does: unknown and duplicate fields are errors, and
+// field names are case-sensitive.
+func decodeStrict(doc []byte, v any) error {
+	j, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	strict, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
+}
+
+// objects is one rendered overlay, decoded.
+type objects struct {
+	name string
+	all  []any
+}
+
+func of[T any](o objects) []*T {
+	var out []*T
+	for _, x := range o.all {
+		if v, ok := x.(*T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func named[T any](t *testing.T, o objects, name string) *T {
+	t.Helper()
+	for _, x := range of[T](o) {
+		if reflect.ValueOf(x).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta).Name == name {
+			return x
+		}
+	}
+	var zero T
+	t.Fatalf("%s: no %T named %s", o.name, zero, name)
+	return nil
+}
+
+// render builds an overlay with the kustomize library (the same engine as
+// `kubectl kustomize`) and decodes every document strictly.
+func render(t *testing.T, overlay string) objects {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join("overlays", overlay))
+	if err != nil {
+		t.Fatalf("kustomize build overlays/%s: %v", overlay, err)
+	}
+	out, err := rm.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAll(t, overlay, out)
+}
+
+func decodeAll(t *testing.T, name string, stream []byte) objects {
+	t.Helper()
+	o := objects{name: name}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(stream)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		v, ok := newObject(tm.APIVersion, tm.Kind)
+		if !ok {
+			t.Errorf("%s: no Go type for %s %s: add it to newObject", name, tm.APIVersion, tm.Kind)
+			continue
+		}
+		if err := decodeStrict(doc, v); err != nil {
+			t.Errorf("%s: %s %s: %v\n%s", name, tm.APIVersion, tm.Kind, err, doc)
+			continue
+		}
+		o.all = append(o.all, v)
+	}
+	if len(o.all) == 0 {
+		t.Fatalf("%s: nothing rendered", name)
+	}
+	return o
+}
+
+// TestRenderAndDecodeStrictly renders each overlay and decodes every object
+// into its Kubernetes (or operator) Go type with unknown fields as errors.
+func TestRenderAndDecodeStrictly(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			kinds := map[string]int{}
+			for _, x := range o.all {
+				kinds[reflect.TypeOf(x).Elem().Name()]++
+			}
+			for _, want := range []string{"Namespace", "ConfigMap", "Deployment", "Service", "Ingress",
+				"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "Job", "ServiceMonitor", "PrometheusRule"} {
+				if kinds[want] == 0 {
+					t.Errorf("no %s rendered (%v)", want, kinds)
+				}
+			}
+			for _, x := range o.all {
+				if ns := reflect.ValueOf(x).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta).Namespace; ns != "sensorhub" {
+					if _, isNS := x.(*corev1.Namespace); !isNS {
+						t.Errorf("%T %v is in namespace %q, want sensorhub", x, reflect.ValueOf(x).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta).Name, ns)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestExamplesDecodeStrictly covers the manifests no overlay includes.
+func TestExamplesDecodeStrictly(t *testing.T) {
+	files, _ := filepath.Glob("examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := decodeAll(t, f, b)
+		for _, s := range of[corev1.Secret](o) {
+			for k, v := range s.StringData {
+				if !strings.Contains(v, "CHANGE-ME") {
+					t.Errorf("%s: %s: value of %s is not a CHANGE-ME placeholder", f, s.Name, k)
+				}
+			}
+			if len(s.Data) > 0 {
+				t.Errorf("%s: %s: use stringData placeholders, not data", f, s.Name)
+			}
+		}
+	}
+}
+
+type podOwner struct {
+	kind, name string
+	spec       corev1.PodSpec
+	labels     map[string]string
+}
+
+func pods(o objects) []podOwner {
+	var out []podOwner
+	for _, d := range of[appsv1.Deployment](o) {
+		out = append(out, podOwner{"Deployment", d.Name, d.Spec.Template.Spec, d.Spec.Template.Labels})
+	}
+	for _, s := range of[appsv1.StatefulSet](o) {
+		out = append(out, podOwner{"StatefulSet", s.Name, s.Spec.Template.Spec, s.Spec.Template.Labels})
+	}
+	for _, j := range of[batchv1.Job](o) {
+		out = append(out, podOwner{"Job", j.Name, j.Spec.Template.Spec, j.Spec.Template.Labels})
+	}
+	for _, c := range of[batchv1.CronJob](o) {
+		out = append(out, podOwner{"CronJob", c.Name, c.Spec.JobTemplate.Spec.Template.Spec, c.Spec.JobTemplate.Spec.Template.Labels})
+	}
+	return out
+}
+
+var pinnedTag = regexp.MustCompile(`^v?[0-9]+(\.[0-9]+)*([.-][0-9A-Za-z.-]+)?$`)
+
+// imagePinned: a digest, or a version tag (not latest, not a branch name).
+func imagePinned(image string) error {
+	if _, digest, ok := strings.Cut(image, "@"); ok {
+		if !strings.HasPrefix(digest, "sha256:") {
+			return fmt.Errorf("%s: digest is not sha256", image)
+		}
+		return nil
+	}
+	slash := strings.LastIndex(image, "/")
+	colon := strings.LastIndex(image, ":")
+	if colon <= slash {
+		return fmt.Errorf("%s: no tag", image)
+	}
+	if tag := image[colon+1:]; !pinnedTag.MatchString(tag) {
+		return fmt.Errorf("%s: tag %q is not a version", image, tag)
+	}
+	return nil
+}
+
+// TestPodPolicy checks every container of every workload the way a cluster
+// enforcing the restricted Pod Security Standard and the usual admission
+// policies would: resources, probes where it serves, non-root, read-only
+// root filesystem, no privilege escalation, no capabilities, RuntimeDefault
+// seccomp, a pinned image.
+func TestPodPolicy(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			if len(pods(o)) < 3 {
+				t.Fatalf("only %d workloads rendered", len(pods(o)))
+			}
+			for _, p := range pods(o) {
+				psc := p.spec.SecurityContext
+				if psc == nil {
+					psc = &corev1.PodSecurityContext{}
+				}
+				if p.spec.AutomountServiceAccountToken == nil || *p.spec.AutomountServiceAccountToken {
+					t.Errorf("%s %s: automountServiceAccountToken is not false", p.kind, p.name)
+				}
+				containers := slices.Concat(p.spec.InitContainers, p.spec.Containers)
+				for _, c := range containers {
+					where := fmt.Sprintf("%s %s container %s", p.kind, p.name, c.Name)
+					for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+						if _, ok := c.Resources.Requests[res]; !ok {
+							t.Errorf("%s: no %s request", where, res)
+						}
+						if _, ok := c.Resources.Limits[res]; !ok {
+							t.Errorf("%s: no %s limit", where, res)
+						}
+					}
+					if len(c.Ports) > 0 && (c.ReadinessProbe == nil || c.LivenessProbe == nil) {
+						t.Errorf("%s: serves ports %v without readiness and liveness probes", where, c.Ports)
+					}
+					sc := c.SecurityContext
+					if sc == nil {
+						t.Errorf("%s: no securityContext", where)
+						continue
+					}
+					nonRoot := sc.RunAsNonRoot
+					if nonRoot == nil {
+						nonRoot = psc.RunAsNonRoot
+					}
+					if nonRoot == nil || !*nonRoot {
+						t.Errorf("%s: runAsNonRoot is not true", where)
+					}
+					uid := sc.RunAsUser
+					if uid == nil {
+						uid = psc.RunAsUser
+					}
+					if uid != nil && *uid == 0 {
+						t.Errorf("%s: runs as uid 0", where)
+					}
+					if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+						t.Errorf("%s: readOnlyRootFilesystem is not true", where)
+					}
+					if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+						t.Errorf("%s: allowPrivilegeEscalation is not false", where)
+					}
+					if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+						t.Errorf("%s: capabilities %+v, want drop [ALL] and none added", where, sc.Capabilities)
+					}
+					seccomp := sc.SeccompProfile
+					if seccomp == nil {
+						seccomp = psc.SeccompProfile
+					}
+					if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
+						t.Errorf("%s: seccompProfile is not RuntimeDefault", where)
+					}
+					if err := imagePinned(c.Image); err != nil {
+						t.Errorf("%s: %v", where, err)
+					}
+				}
+			}
+			for _, c := range of[cnpgv1.Cluster](o) {
+				if err := imagePinned(c.Spec.ImageName); err != nil {
+					t.Errorf("Cluster %s: %v", c.Name, err)
+				}
+				if c.Spec.Resources.Requests == nil || c.Spec.Resources.Limits == nil {
+					t.Errorf("Cluster %s: no resources", c.Name)
+				}
+			}
+		})
+	}
+}
+
+func selects(t *testing.T, sel *metav1.LabelSelector, lbls map[string]string) bool {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !s.Empty() && s.Matches(labels.Set(lbls))
+}
+
+func envVar(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+// TestAPI checks the API's Deployment and the objects around it fit
+// together: probes on the right paths, graceful drain, spread, and the
+// Service, Ingress, HPA, PDB, NetworkPolicy and ServiceMonitor all pointing
+// at its pods and ports.
+func TestAPI(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			d := named[appsv1.Deployment](t, o, "sensorhub-api")
+			pod := d.Spec.Template
+			if !selects(t, d.Spec.Selector, pod.Labels) {
+				t.Fatalf("Deployment selector %v does not select its pods %v", d.Spec.Selector, pod.Labels)
+			}
+			if d.Spec.Replicas != nil {
+				t.Errorf("Deployment sets replicas; the HPA owns them")
+			}
+			c := pod.Spec.Containers[0]
+			probe := func(name string, p *corev1.Probe, path string) {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
+					t.Errorf("%s probe %+v, want GET %s on port http", name, p, path)
+				}
+			}
+			probe("readiness", c.ReadinessProbe, "/readyz")
+			probe("liveness", c.LivenessProbe, "/healthz")
+			probe("startup", c.StartupProbe, "/healthz")
+			ports := map[string]int32{}
+			for _, p := range c.Ports {
+				ports[p.Name] = p.ContainerPort
+			}
+			if ports["http"] != 8080 || ports["admin"] != 9090 {
+				t.Errorf("container ports %v, want http 8080 and admin 9090", ports)
+			}
+			if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+				t.Fatal("no preStop sleep: the pod would stop before load balancers stop sending to it")
+			}
+			grace := pod.Spec.TerminationGracePeriodSeconds
+			if grace == nil || *grace <= c.Lifecycle.PreStop.Sleep.Seconds+20 {
+				t.Errorf("terminationGracePeriodSeconds %v leaves no time after the %ds preStop sleep for in-flight requests", grace, c.Lifecycle.PreStop.Sleep.Seconds)
+			}
+			if len(pod.Spec.TopologySpreadConstraints) == 0 {
+				t.Error("no topologySpreadConstraints")
+			}
+			for _, tsc := range pod.Spec.TopologySpreadConstraints {
+				if !selects(t, tsc.LabelSelector, pod.Labels) {
+					t.Errorf("topology spread on %s does not select the API pods", tsc.TopologyKey)
+				}
+			}
+
+			svc := named[corev1.Service](t, o, "sensorhub-api")
+			if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+				t.Errorf("Service selector %v does not select the API pods", svc.Spec.Selector)
+			}
+			svcPorts := map[string]bool{}
+			for _, p := range svc.Spec.Ports {
+				svcPorts[p.Name] = true
+				if _, ok := ports[p.TargetPort.String()]; !ok {
+					t.Errorf("Service port %s targets %s, which the container does not name", p.Name, p.TargetPort.String())
+				}
+			}
+
+			ing := named[networkingv1.Ingress](t, o, "sensorhub-api")
+			for _, r := range ing.Spec.Rules {
+				for _, p := range r.HTTP.Paths {
+					if b := p.Backend.Service; b == nil || b.Name != svc.Name || !svcPorts[b.Port.Name] || b.Port.Name == "admin" {
+						t.Errorf("Ingress backend %+v: want the Service's http port", p.Backend.Service)
+					}
+				}
+			}
+
+			hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, "sensorhub-api")
+			if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
+				t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
+			}
+			if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas > hpa.Spec.MaxReplicas {
+				t.Errorf("HPA min %v max %d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+			}
+			if c.Resources.Requests.Cpu().IsZero() {
+				t.Error("a CPU-utilization HPA needs a CPU request")
+			}
+
+			pdb := named[policyv1.PodDisruptionBudget](t, o, "sensorhub-api")
+			if !selects(t, pdb.Spec.Selector, pod.Labels) {
+				t.Error("PodDisruptionBudget does not select the API pods")
+			}
+			if pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*hpa.Spec.MinReplicas) {
+				t.Errorf("PDB minAvailable %s with as few as %d replicas blocks every eviction", pdb.Spec.MinAvailable, *hpa.Spec.MinReplicas)
+			}
+
+			np := named[networkingv1.NetworkPolicy](t, o, "sensorhub-api")
+			if !selects(t, &np.Spec.PodSelector, pod.Labels) {
+				t.Error("NetworkPolicy does not select the API pods")
+			}
+			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				t.Errorf("NetworkPolicy types %v, want Ingress and Egress", np.Spec.PolicyTypes)
+			}
+			inPorts := map[int]bool{}
+			for _, r := range np.Spec.Ingress {
+				if len(r.From) == 0 {
+					t.Error("NetworkPolicy ingress rule open to every source")
+				}
+				for _, p := range r.Ports {
+					inPorts[p.Port.IntValue()] = true
+				}
+			}
+			if !inPorts[8080] || !inPorts[9090] || len(inPorts) != 2 {
+				t.Errorf("NetworkPolicy ingress ports %v, want 8080 (ingress controller) and 9090 (Prometheus)", inPorts)
+			}
+			var dns, dbSelector bool
+			var dbPeers []networkingv1.NetworkPolicyPeer
+			for _, r := range np.Spec.Egress {
+				for _, p := range r.Ports {
+					switch p.Port.IntValue() {
+					case 53:
+						dns = true
+					case 5432:
+						dbSelector = true
+						dbPeers = append(dbPeers, r.To...)
+					}
+				}
+			}
+			if !dns || !dbSelector {
+				t.Errorf("NetworkPolicy egress: DNS %v, database %v; want both", dns, dbSelector)
+			}
+			// The database's pods must be among the peers the API may reach.
+			var dbPodLabels []map[string]string
+			for _, s := range of[appsv1.StatefulSet](o) {
+				dbPodLabels = append(dbPodLabels, s.Spec.Template.Labels)
+			}
+			for _, cl := range of[cnpgv1.Cluster](o) {
+				if cl.Spec.InheritedMetadata == nil {
+					t.Fatalf("Cluster %s has no inheritedMetadata labels for the NetworkPolicy", cl.Name)
+				}
+				dbPodLabels = append(dbPodLabels, cl.Spec.InheritedMetadata.Labels)
+			}
+			if len(dbPodLabels) == 0 {
+				t.Error("no database in the overlay")
+			}
+			for _, l := range dbPodLabels {
+				ok := false
+				for _, peer := range dbPeers {
+					if peer.PodSelector != nil && selects(t, peer.PodSelector, l) {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("the NetworkPolicy does not let the API reach database pods labelled %v", l)
+				}
+			}
+
+			sm := named[monitoringv1.ServiceMonitor](t, o, "sensorhub-api")
+			if !selects(t, &sm.Spec.Selector, svc.Labels) {
+				t.Error("ServiceMonitor does not select the API Service")
+			}
+			if job := svc.Labels[sm.Spec.JobLabel]; job != "sensorhub_api" {
+				t.Errorf("ServiceMonitor jobLabel %q gives job %q; the alerting rules expect sensorhub_api", sm.Spec.JobLabel, job)
+			}
+			if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "admin" || !svcPorts["admin"] {
+				t.Errorf("ServiceMonitor endpoints %+v: want the Service's admin port", sm.Spec.Endpoints)
+			}
+		})
+	}
+}
+
+// TestConfigReferences checks every configMapKeyRef and secretKeyRef: the
+// ConfigMap keys exist in the render; Secrets exist in the render or are the
+// ones an operator (the example Secret) or CloudNativePG creates.
+func TestConfigReferences(t *testing.T) {
+	b, err := os.ReadFile("examples/secret.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example corev1.Secret
+	if err := decodeStrict(b, &example); err != nil {
+		t.Fatal(err)
+	}
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			cms := map[string]map[string]string{}
+			for _, cm := range of[corev1.ConfigMap](o) {
+				cms[cm.Name] = cm.Data
+			}
+			secrets := map[string]map[string]string{}
+			for _, s := range of[corev1.Secret](o) {
+				secrets[s.Name] = s.StringData
+			}
+			external := map[string]map[string]string{}
+			if _, ok := secrets[example.Name]; !ok {
+				external[example.Name] = example.StringData // created out of band
+			}
+			for _, cl := range of[cnpgv1.Cluster](o) {
+				if cl.Spec.EnableSuperuserAccess != nil && *cl.Spec.EnableSuperuserAccess {
+					external[cl.Name+"-superuser"] = map[string]string{"username": "", "password": ""}
+				}
+			}
+			for _, p := range pods(o) {
+				for _, c := range slices.Concat(p.spec.InitContainers, p.spec.Containers) {
+					for _, e := range c.EnvFrom {
+						if e.ConfigMapRef != nil && cms[e.ConfigMapRef.Name] == nil {
+							t.Errorf("%s %s: envFrom ConfigMap %s is not rendered", p.kind, p.name, e.ConfigMapRef.Name)
+						}
+					}
+					for _, e := range c.Env {
+						if e.ValueFrom == nil {
+							continue
+						}
+						if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+							if _, ok := cms[r.Name][r.Key]; !ok {
+								t.Errorf("%s %s: %s from ConfigMap %s key %s, which is not rendered", p.kind, p.name, e.Name, r.Name, r.Key)
+							}
+						}
+						if r := e.ValueFrom.SecretKeyRef; r != nil {
+							data, ok := secrets[r.Name]
+							if !ok {
+								data, ok = external[r.Name]
+							}
+							if _, has := data[r.Key]; !ok || !has {
+								t.Errorf("%s %s: %s from Secret %s key %s, which nothing creates", p.kind, p.name, e.Name, r.Name, r.Key)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// dsnHost returns host=... of a keyword/value DSN.
+func dsnHost(dsn string) string {
+	for _, f := range strings.Fields(dsn) {
+		if h, ok := strings.CutPrefix(f, "host="); ok {
+			return h
+		}
+	}
+	return ""
+}
+
+// TestDatabases checks where each program connects in each overlay: the
+// API as sensorhub_api (read-only), on prod the CloudNativePG -ro Service;
+// ingest and migrate on the primary.
+func TestDatabases(t *testing.T) {
+	wantHosts := map[string]map[string]string{
+		"dev":  {"api-dsn": "timescaledb", "ingest-dsn": "timescaledb", "migrate-dsn": "timescaledb"},
+		"prod": {"api-dsn": "sensorhub-db-ro", "ingest-dsn": "sensorhub-db-rw", "migrate-dsn": "sensorhub-db-rw"},
+	}
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			cm := named[corev1.ConfigMap](t, o, "sensorhub-database")
+			for key, host := range wantHosts[overlay] {
+				if got := dsnHost(cm.Data[key]); got != host {
+					t.Errorf("%s host %q, want %q", key, got, host)
+				}
+				if strings.Contains(cm.Data[key], "password") {
+					t.Errorf("%s carries a password; passwords come from the Secret as PGPASSWORD", key)
+				}
+			}
+			if !strings.Contains(cm.Data["api-dsn"], "user=sensorhub_api") || cm.Data["api-user"] != "sensorhub_api" {
+				t.Errorf("the API does not connect as the read-only sensorhub_api: %q", cm.Data["api-dsn"])
+			}
+			api := named[appsv1.Deployment](t, o, "sensorhub-api").Spec.Template.Spec.Containers[0]
+			if e := envVar(api, "DATABASE_URL"); e == nil || e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil || e.ValueFrom.ConfigMapKeyRef.Key != "api-dsn" {
+				t.Errorf("API DATABASE_URL %+v, want the api-dsn key", e)
+			}
+			switch overlay {
+			case "dev":
+				sts := named[appsv1.StatefulSet](t, o, "timescaledb")
+				if len(sts.Spec.VolumeClaimTemplates) == 0 {
+					t.Error("the TimescaleDB StatefulSet has no volumeClaimTemplates")
+				}
+				if img := sts.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(img, "timescale/timescaledb:") {
+					t.Errorf("dev database image %s", img)
+				}
+				named[corev1.Service](t, o, "timescaledb")
+				for _, s := range of[corev1.Secret](o) {
+					for k, v := range s.StringData {
+						if !strings.Contains(v, "dev-only") {
+							t.Errorf("dev Secret %s key %s is not marked dev-only", s.Name, k)
+						}
+					}
+				}
+				ingest := named[batchv1.Job](t, o, "sensorhub-ingest").Spec.Template.Spec
+				if len(ingest.InitContainers) != 1 || !slices.Contains(ingest.InitContainers[0].Args, "gen") {
+					t.Errorf("dev ingest Job: want an initContainer that generates the sample, got %+v", ingest.InitContainers)
+				}
+			case "prod":
+				cl := named[cnpgv1.Cluster](t, o, "sensorhub-db")
+				if cl.Spec.Instances != 3 {
+					t.Errorf("Cluster instances %d, want 3", cl.Spec.Instances)
+				}
+				if len(of[appsv1.StatefulSet](o)) != 0 || len(of[corev1.Secret](o)) != 0 {
+					t.Error("prod renders a StatefulSet or a Secret; credentials must come from outside the repository")
+				}
+				migrate := named[batchv1.Job](t, o, "sensorhub-migrate").Spec.Template.Spec.Containers[0]
+				if e := envVar(migrate, "PGPASSWORD"); e == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "sensorhub-db-superuser" {
+					t.Errorf("prod migrate PGPASSWORD %+v, want CloudNativePG's superuser Secret", e)
+				}
+				hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, "sensorhub-api")
+				if *hpa.Spec.MinReplicas < 3 {
+					t.Errorf("prod HPA minReplicas %d, want at least 3", *hpa.Spec.MinReplicas)
+				}
+			}
+		})
+	}
+}
+
+// TestDashboardConfigMaps checks that every dashboard JSON becomes a
+// ConfigMap for Grafana's sidecar with the file's exact content.
+func TestDashboardConfigMaps(t *testing.T) {
+	files, _ := filepath.Glob("../grafana/dashboards/*.json")
+	if len(files) == 0 {
+		t.Fatal("no dashboards")
+	}
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			found := map[string]bool{}
+			for _, cm := range of[corev1.ConfigMap](o) {
+				if cm.Labels["grafana_dashboard"] != "1" {
+					continue
+				}
+				for key, data := range cm.Data {
+					b, err := os.ReadFile(filepath.Join("../grafana/dashboards", key))
+					if err != nil {
+						t.Errorf("ConfigMap %s key %s: %v", cm.Name, key, err)
+						continue
+					}
+					if string(b) != data {
+						t.Errorf("ConfigMap %s key %s differs from the file", cm.Name, key)
+					}
+					found[key] = true
+				}
+			}
+			for _, f := range files {
+				if !found[filepath.Base(f)] {
+					t.Errorf("%s: no ConfigMap labelled grafana_dashboard: \"1\" carries it", f)
+				}
+			}
+		})
+	}
+}
+
+const prometheusRuleHeader = `# GENERATED from deploy/prometheus/rules.yml — do not edit; edit rules.yml and run
+#   go test ./deploy/k8s -run TestPrometheusRuleMatchesRulesFile -update
+# The Prometheus Operator loads it into every Prometheus whose ruleSelector
+# matches its labels (kube-prometheus-stack: add your release label, or set
+# ruleSelectorNilUsesHelmValues: false).
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: sensorhub
+  labels:
+    app.kubernetes.io/name: sensorhub
+spec:
+`
+
+// TestPrometheusRuleMatchesRulesFile checks that the PrometheusRule every
+// overlay renders carries exactly rules.yml's groups; with -update it
+// regenerates base/prometheusrule.yaml from rules.yml first.
+func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
+	rules, err := os.ReadFile("../prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		// Keep rules.yml's text (comments, block scalars) from "groups:" on,
+		// indented under spec.
+		i := bytes.Index(rules, []byte("\ngroups:"))
+		if i < 0 {
+			t.Fatal("rules.yml has no top-level groups")
+		}
+		var b strings.Builder
+		b.WriteString(prometheusRuleHeader)
+		for _, line := range strings.Split(strings.TrimRight(string(rules[i+1:]), "\n"), "\n") {
+			if line != "" {
+				b.WriteString("  " + line)
+			}
+			b.WriteString("\n")
+		}
+		if err := os.WriteFile("base/prometheusrule.yaml", []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want monitoringv1.PrometheusRuleSpec
+	if err := decodeStrict(rules, &want); err != nil {
+		t.Fatalf("rules.yml as PrometheusRuleSpec: %v", err)
+	}
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			pr := named[monitoringv1.PrometheusRule](t, o, "sensorhub")
+			if !reflect.DeepEqual(pr.Spec, want) {
+				t.Errorf("PrometheusRule sensorhub differs from deploy/prometheus/rules.yml; run\n  go test ./deploy/k8s -run TestPrometheusRuleMatchesRulesFile -update")
+			}
+		})
+	}
+}
+
+// TestKubectlKustomize renders the overlays with kubectl too, when it is
+// installed, since the deploy workflow applies with `kubectl apply -k`. The
+// other tests render with the kustomize library, so this one only skips
+// without kubectl, even on CI.
+func TestKubectlKustomize(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH; the kustomize library rendered the overlays in the other tests")
+	}
+	for _, overlay := range overlays {
+		out := testenv.Run(t, ".", kubectl, "kustomize", filepath.Join("overlays", overlay))
+		o := decodeAll(t, "kubectl kustomize "+overlay, []byte(out))
+		if want := len(render(t, overlay).all); len(o.all) != want {
+			t.Errorf("%s: kubectl rendered %d objects, the kustomize library %d", overlay, len(o.all), want)
+		}
+	}
+}
