@@ -4,8 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
 )
 
@@ -53,22 +51,6 @@ func (b *batch) add(series int32, t time.Time, offsetMin int16, num float64, tex
 	b.nums = append(b.nums, num)
 	b.texts = append(b.texts, text)
 	b.isText = append(b.isText, isText)
-}
-
-// copySource streams the batch to COPY without building [][]any for it.
-func (b *batch) copySource() pgx.CopyFromSource {
-	row := make([]any, 5)
-	return pgx.CopyFromSlice(b.len(), func(i int) ([]any, error) {
-		row[0] = b.series[i]
-		row[1] = b.times[i]
-		row[2] = b.offsets[i]
-		if b.isText[i] {
-			row[3], row[4] = nil, b.texts[i]
-		} else {
-			row[3], row[4] = b.nums[i], nil
-		}
-		return row, nil
-	})
 }
 
 // seriesDelta is the per-series change a batch makes to the catalog's counts.

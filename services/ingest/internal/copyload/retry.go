@@ -61,6 +61,7 @@ type writer struct {
 	stageDone bool
 	retry     RetryPolicy
 	logger    *slog.Logger
+	buf       []byte // COPY data, reused from batch to batch
 }
 
 func (w *writer) acquire(ctx context.Context) error {
