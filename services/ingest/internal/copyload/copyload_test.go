@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
@@ -151,7 +152,14 @@ func TestReferenceDatasetLoadsExactly(t *testing.T) {
 	}
 	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
 		ctx := t.Context()
-		res := load(t, d.Pool, "data.json", data)
+		// Load as a member of sensorhub_writer, as deployments do: the least
+		// privilege must be enough for COPY, the catalog and the rollup refresh.
+		writer, err := pgxpool.New(ctx, d.RoleDSN(t, db.WriterRole))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		res := load(t, writer, "data.json", data)
 		if res.Err != nil || res.Read != 20000 || res.Inserted != 20000 || res.Duplicates != 0 || res.Rejected != 0 {
 			t.Fatalf("first load: %+v", res)
 		}
@@ -162,7 +170,7 @@ func TestReferenceDatasetLoadsExactly(t *testing.T) {
 
 		var series, numeric, text, devices int
 		var total int64
-		err := d.Pool.QueryRow(ctx, `
+		err = d.Pool.QueryRow(ctx, `
 			SELECT count(*), count(*) FILTER (WHERE value_type = 'numeric'), count(*) FILTER (WHERE value_type = 'text'),
 			       count(DISTINCT device_id), sum(reading_count)
 			FROM sensorhub.series`).Scan(&series, &numeric, &text, &devices, &total)
@@ -195,7 +203,7 @@ func TestReferenceDatasetLoadsExactly(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		again := load(t, d.Pool, "data.json", data)
+		again := load(t, writer, "data.json", data)
 		if again.Err != nil || again.Read != 20000 || again.Inserted != 0 || again.Duplicates != 20000 {
 			t.Fatalf("second load: %+v; want 0 inserted, 20000 duplicates", again)
 		}
