@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -31,6 +31,9 @@ type checker struct {
 	buf            []byte // unquoting scratch
 	wire           wireReading
 	jsonOpts       jsontext.Options
+	src            bytes.Reader      // the record decodeJSON reads
+	name           []byte            // scratch: the member name being read
+	dec            *jsontext.Decoder // reused for every record
 }
 
 func newChecker(o Options) *checker {
@@ -168,6 +171,69 @@ func number(s string) (float64, *fieldError) {
 	return f, nil
 }
 
+// members reads the members of one reading object into c.wire in a single
+// pass of a reused decoder. It replaced json.Unmarshal into the struct, whose
+// reflection cost as much as the rest of the parse; the decoder still rejects
+// duplicate names and malformed JSON.
+func (c *checker) members(raw []byte) error {
+	c.src.Reset(raw)
+	if c.dec == nil {
+		c.dec = jsontext.NewDecoder(&c.src, c.jsonOpts)
+	} else {
+		c.dec.Reset(&c.src, c.jsonOpts)
+	}
+	d, w := c.dec, &c.wire
+	if _, err := d.ReadToken(); err != nil { // '{', checked by the caller
+		return err
+	}
+	for d.PeekKind() == '"' {
+		raw, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		// The decoder reuses its buffer: keep the name before reading on.
+		name := append(c.name[:0], raw...)
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if name, err = jsontext.AppendQuote(c.name[:0], mustUnquote(name)); err != nil {
+				return err
+			}
+		}
+		c.name = name
+		val, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		switch string(name) {
+		case `"device_id"`:
+			w.DeviceID = append(w.DeviceID, val...)
+		case `"parameter"`:
+			w.Parameter = append(w.Parameter, val...)
+		case `"timestamp"`:
+			w.Timestamp = append(w.Timestamp, val...)
+		case `"value"`:
+			w.Value = append(w.Value, val...)
+		case `"type"`:
+			w.Type = append(w.Type, val...)
+		}
+	}
+	if _, err := d.ReadToken(); err != nil { // '}' or the syntax error
+		return err
+	}
+	_, err := d.ReadToken() // nothing may follow the object
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err == nil {
+		return errors.New("data after the reading object")
+	}
+	return err
+}
+
+func mustUnquote(name []byte) []byte {
+	b, _ := jsontext.AppendUnquote(nil, name)
+	return b
+}
+
 // wireReading receives the members of one JSON reading. Raw values let the
 // checker tell wrong kinds, invalid UTF-8 and absent members apart, and their
 // buffers are reused from reading to reading.
@@ -191,7 +257,7 @@ func (c *checker) decodeJSON(raw []byte, device string, rd *Reading) *fieldError
 	}
 	w := &c.wire
 	w.DeviceID, w.Parameter, w.Timestamp, w.Value, w.Type = w.DeviceID[:0], w.Parameter[:0], w.Timestamp[:0], w.Value[:0], w.Type[:0]
-	if err := json.Unmarshal(raw, w, c.jsonOpts); err != nil {
+	if err := c.members(raw); err != nil {
 		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
 			if se.Err == jsontext.ErrDuplicateName {
