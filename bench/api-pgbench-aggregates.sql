@@ -1,0 +1,36 @@
+-- pgbench script of bench/api.sh: the query GET /v1/aggregates runs for 7 days
+-- of 1-hour buckets of one numeric series, which the planner serves from
+-- rollup_1h. It is the Go constant named below, copied verbatim with its bind
+-- parameters replaced by pgbench variables (api.sh passes the values with -D;
+-- bench/api-sqlcheck.go compares this copy with the Go source before a run):
+--   $1 int4[]        numeric series ids: the API binds {id}; here ARRAY[:sid],
+--                    sid drawn from the same series as bench/api-wrk.lua draws
+--   $2 int4[]        text series ids: empty, as for any numeric series
+--   $3 timestamptz[] the 168 bucket starts the planner computes
+--   $4, $5           from and to
+-- mirrors: services/api/internal/aggregate rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
+\set sid random(:lo, :hi)
+SELECT series_id, i,
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       CASE WHEN sum(count) > 1 THEN
+           sqrt(greatest(0, sum(m2) + sum(count * (sum / count - mean) ^ 2)) / (sum(count) - 1)::float8)
+       END,
+       (array_agg(first ORDER BY first_time))[1],
+       (array_agg(last ORDER BY last_time DESC))[1],
+       NULL::text, NULL::text
+FROM (SELECT r.*, width_bucket(bucket, :buckets::timestamptz[]) AS i,
+             sum(sum) OVER w / (sum(count) OVER w)::float8 AS mean
+      FROM sensorhub.rollup_1h r
+      WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND bucket >= :from::timestamptz AND bucket < :to::timestamptz
+      WINDOW w AS (PARTITION BY series_id, width_bucket(bucket, :buckets::timestamptz[]))) g
+GROUP BY series_id, i
+UNION ALL
+SELECT series_id, width_bucket(time, :buckets::timestamptz[]) AS i,
+       count(*) AS count, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       (array_agg(value_text ORDER BY time))[1],
+       (array_agg(value_text ORDER BY time DESC))[1]
+FROM sensorhub.readings
+WHERE series_id = ANY(:text_ids::int4[]) AND time >= :from::timestamptz AND time < :to::timestamptz
+  AND value_text IS NOT NULL
+GROUP BY series_id, i
+ORDER BY 1, 2;

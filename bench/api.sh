@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# API benchmark (not a test). In one run, on one local PostgreSQL cluster, it
+# load-tests the API's read endpoints with wrk and, next to each, runs pgbench
+# with the SQL the API runs for that endpoint, the same client count and the
+# same duration; it prints req/s, latencies, the ratio API/pgbench (issue 3's
+# target: >= 0.8 for /v1/aggregates) and the CPU each side spent per request,
+# then the original process_request endpoint against the published figures of
+# the Flask service it replaces.
+#
+#   bench/api.sh                            # 10M readings (20 devices x 50 params x 10,000 points), 32 clients, 30 s per run
+#   POINTS=1000 DURATION=5s bench/api.sh    # 1M readings, a quick look
+#   bench/api.sh --clean                    # the same, then drop its databases (or CLEAN=1)
+#
+# Settings, from the environment:
+#   DEVICES, PARAMS, POINTS  shape of the generated dataset (20, 50, 10000; one reading a minute)
+#   CLIENTS                  concurrent clients of wrk and pgbench (32)
+#   DURATION                 length of every measured run, whole seconds (30s)
+#   WARMUP                   load before each measured API run, not measured (2s)
+#   POOL_SIZE                the API's database pool (10, the API's default)
+#   PGDIR                    cluster folder (bench/out/pg, shared with bench/ingest.sh)
+#   REF                      the reference dataset (../shared/datasets/sensor-target/data.json)
+#   CLEAN=1                  drop bench_api, bench_ref and the role bench_api_reader at the end
+#
+# Steps:
+# 1. Builds ingest, migrate, localpg and api into bench/out; starts the cluster
+#    in PGDIR, or reuses it when it runs (and then leaves it running). Database
+#    bench_api gets the generated dataset (bench/ingest.sh's generator flags,
+#    in bench/out/readings-DxPxN.json) and bench_ref the reference dataset,
+#    both with `ingest load`, unless they hold exactly those readings already. Both are migrated with SENSORHUB_API_DB_USER=bench_api_reader, the
+#    read-only role the API and pgbench connect as.
+# 2. Starts the API on 127.0.0.1 (a port the kernel picks; admin listener off;
+#    SENSORHUB_AUTH=off) and waits for /readyz.
+# 3. wrk (bench/api-wrk.lua draws one of a run of numeric series per request):
+#    /v1/aggregates, 7 days of 1-hour buckets aligned to the hour (so served
+#    from rollup_1h), and /v1/readings, 1,000 rows; one response of each is
+#    checked first against the same SQL run with psql.
+# 4. pgbench -M prepared -c CLIENTS -j 2 -T DURATION on the same database with
+#    bench/api-pgbench-aggregates.sql and api-pgbench-readings.sql (copies of
+#    the API's SQL, checked against the Go source by bench/api-sqlcheck.go),
+#    drawing the same series; and, as a diagnostic, the *-request.sql scripts:
+#    all the SQL one request runs (series lookup + query), on one series.
+# 5. /api/v1/core/process_request on bench_ref at CLIENTS, 1 and 8 clients.
+# 6. Prints the tables, stops the API, keeps the databases for the next run.
+#
+# Needs: Go, the PostgreSQL 15 binaries (initdb, pg_ctl, psql, pgbench; on PATH
+# or in /usr/lib/postgresql/15/bin), wrk, curl, jq and /usr/bin/time (Debian:
+# apt-get install wrk jq curl time). All traffic goes to 127.0.0.1. Everything
+# it writes stays under bench/out/ (git-ignored); results in bench/out/api-results.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLEAN=${CLEAN:-0}
+for arg in "$@"; do
+  case $arg in
+  --clean) CLEAN=1 ;;
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "api.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+DEVICES=${DEVICES:-20}
+PARAMS=${PARAMS:-50}
+POINTS=${POINTS:-10000}
+CLIENTS=${CLIENTS:-32}
+DURATION=${DURATION:-30s}
+WARMUP=${WARMUP:-2s}
+POOL_SIZE=${POOL_SIZE:-10}
+PGDIR=${PGDIR:-bench/out/pg}
+REF=${REF:-../shared/datasets/sensor-target/data.json}
+READER=bench_api_reader
+AGG_DAYS=7
+MAX_POINTS=100000 # the API's -max-points default; ListSeries asks for MAX_POINTS+1 series
+# The original Flask service, from ../shared/datasets/sensor-target/README.md.
+FLASK_1=7
+FLASK_8_LO=5.6
+FLASK_8_HI=5.9
+
+say() { echo "api.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+secs=${DURATION%s}
+warm=${WARMUP%s}
+[[ $secs =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds such as 30s, not $DURATION"
+[[ $warm =~ ^[0-9]+$ ]] || die "WARMUP must be whole seconds such as 2s, not $WARMUP"
+[[ $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive number, not $CLIENTS"
+N=$((DEVICES * PARAMS * POINTS))
+out=bench/out
+mkdir -p "$out"
+
+command -v pgbench >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1 || PATH=/usr/lib/postgresql/15/bin:$PATH
+for tool in go psql pgbench initdb wrk curl jq /usr/bin/time; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (Debian: apt-get install wrk jq curl time postgresql-15)"
+done
+
+say "checking the pgbench scripts against the API's SQL"
+go run bench/api-sqlcheck.go bench/api-pgbench-*.sql
+
+say "building"
+go build -o "$out/ingest" ./services/ingest
+go build -o "$out/migrate" ./db/cmd/migrate
+go build -o "$out/localpg" ./db/cmd/localpg
+go build -o "$out/api" ./services/api
+
+started_pg=0
+if ! dsn=$("$out/localpg" status -dir "$PGDIR" -db postgres 2>/dev/null); then
+  dsn=$("$out/localpg" start -dir "$PGDIR" -port 0 -db postgres)
+  started_pg=1
+fi
+# db NAME: the cluster's DSN with another database; reader NAME: as the API's role.
+db() { sed -E "s#/[^/?]+(\?|$)#/$1\1#" <<<"$dsn"; }
+reader() { db "$1" | sed -E "s#://[^@/]+@#://$READER@#"; }
+
+api_pid=
+stop_api() {
+  if [ -n "$api_pid" ]; then
+    kill -TERM "$api_pid" 2>/dev/null || true
+    wait "$api_pid" 2>/dev/null || true
+    api_pid=
+  fi
+}
+cleanup() {
+  stop_api
+  if [ "$CLEAN" = 1 ]; then
+    say "CLEAN=1: dropping bench_api, bench_ref and $READER"
+    psql -q "$dsn" -c "DROP DATABASE IF EXISTS bench_api WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_ref WITH (FORCE)" || true
+    psql -q "$dsn" -c "DROP ROLE IF EXISTS $READER" 2>/dev/null || true
+  fi
+  if [ "$started_pg" = 1 ]; then
+    "$out/localpg" stop -dir "$PGDIR" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- datasets
+
+# counts NAME: "devices series readings" of a migrated database, from its catalog.
+counts() {
+  psql -X -tA -F' ' "$(db "$1")" -c "SELECT count(DISTINCT device_id), count(*), coalesce(sum(reading_count), 0) FROM sensorhub.series"
+}
+
+migrate_db() {
+  SENSORHUB_API_DB_USER=$READER "$out/migrate" -database-url "$(db "$1")" >"$out/api-migrate-$1.log" 2>&1 ||
+    { tail -20 "$out/api-migrate-$1.log" >&2; die "migrating $1 failed"; }
+}
+
+# ensure_dataset NAME DEVICES SERIES READINGS FILE: make database NAME hold
+# exactly that dataset (FILE, generated when missing); a database holding
+# anything else is recreated.
+ensure_dataset() {
+  local name=$1 want="$2 $3 $4" file=$5 have
+  psql -X -tA "$dsn" -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 ||
+    psql -X -q "$dsn" -c "CREATE DATABASE $name"
+  migrate_db "$name"
+  have=$(counts "$name")
+  if [ "$have" = "$want" ]; then
+    say "$name already holds $4 readings of $3 series of $2 devices: not loading"
+    return
+  fi
+  if [ "$have" != "0 0 0" ]; then
+    say "$name holds $have (devices series readings), not $want: recreating it"
+    psql -X -q "$dsn" -c "DROP DATABASE $name WITH (FORCE)" -c "CREATE DATABASE $name"
+    migrate_db "$name"
+  fi
+  if [ ! -s "$file" ]; then
+    say "generating $N readings into $file"
+    "$out/ingest" gen -seed 1 -devices "$DEVICES" -params "$PARAMS" -points "$POINTS" -interval 1m \
+      -text-share 0.3 -start 2024-01-01T00:00:00.000001+02:00 -format reference -o "$file"
+  fi
+  say "loading $file into $name with ingest load"
+  local t0=$SECONDS
+  "$out/ingest" load -database-url "$(db "$name")" -workers 2 -log-format json -rejects "$out/api-rejects-$name.ndjson" "$file" \
+    >"$out/api-load-$name.summary" 2>"$out/api-load-$name.log" ||
+    { tail -5 "$out/api-load-$name.log" >&2; die "loading $file into $name failed"; }
+  have=$(counts "$name")
+  [ "$have" = "$want" ] || die "$name holds $have (devices series readings) after loading, not $want"
+  say "loaded $4 readings into $name in $((SECONDS - t0)) s"
+}
+
+ensure_dataset bench_api "$DEVICES" $((DEVICES * PARAMS)) "$N" "$out/readings-${DEVICES}x${PARAMS}x${POINTS}.json"
+have_ref=0
+if [ -f "$REF" ]; then
+  ensure_dataset bench_ref 2 34 20000 "$REF"
+  have_ref=1
+else
+  say "$REF not found: skipping the process_request runs"
+fi
+# Vacuumed and analysed before measuring, so that autovacuum does not start
+# in the middle of a run (quick when nothing changed since the last run).
+say "vacuum analyze, checkpoint"
+psql -X -q "$(db bench_api)" -c "VACUUM ANALYZE"
+[ "$have_ref" = 0 ] || psql -X -q "$(db bench_ref)" -c "VACUUM ANALYZE"
+psql -X -q "$dsn" -c CHECKPOINT
+# Other sessions on a shared cluster count as PostgreSQL's CPU: name them.
+others=$(psql -X -tA "$dsn" -c "SELECT string_agg(DISTINCT datname, ', ') FROM pg_stat_activity
+  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname NOT IN ('bench_api', 'bench_ref')")
+
+# ---------------------------------------------------------------- measuring
+
+hz=$(getconf CLK_TCK)
+ncpu=$(nproc)
+pg_pid=$(head -1 "$PGDIR/postmaster.pid")
+
+# pg_ticks: CPU ticks of the whole cluster: its live processes, plus the
+# backends that have exited (the postmaster's reaped children). Read again
+# when the postmaster reaped a backend while its children were being read.
+pg_ticks() {
+  local before after kids
+  while :; do
+    before=$(sed 's/.*) //' "/proc/$pg_pid/stat" | awk '{print $12 + $13 + $14 + $15}')
+    kids=$(for p in $(ps -o pid= --ppid "$pg_pid"); do
+      sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true
+    done | awk '{s += $1} END {print s + 0}')
+    after=$(sed 's/.*) //' "/proc/$pg_pid/stat" | awk '{print $12 + $13 + $14 + $15}')
+    [ "$before" != "$after" ] || break
+  done
+  echo $((after + kids))
+}
+api_ticks() {
+  if [ -n "$api_pid" ]; then sed 's/.*) //' "/proc/$api_pid/stat" | awk '{print $12 + $13}'; else echo 0; fi
+}
+# machine_ticks: "busy total" ticks of all CPUs.
+machine_ticks() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat; }
+
+declare -A R # results: R[run.key]
+
+# measure RUN CMD...: runs the load generator CMD (output in bench/out/api-RUN.out)
+# and records the CPU seconds the API, PostgreSQL, CMD and everything else
+# spent meanwhile, and how busy the machine was.
+measure() {
+  local run=$1 pg0 api0 b0 t0 pg1 api1 b1 t1 cu cs
+  shift
+  pg0=$(pg_ticks) api0=$(api_ticks)
+  read -r b0 t0 < <(machine_ticks)
+  if ! /usr/bin/time -f '%U %S' -o "$out/api-$run.time" "$@" >"$out/api-$run.out" 2>&1; then
+    tail -20 "$out/api-$run.out" >&2
+    die "$run: $1 failed"
+  fi
+  pg1=$(pg_ticks) api1=$(api_ticks)
+  read -r b1 t1 < <(machine_ticks)
+  read -r cu cs <"$out/api-$run.time"
+  R[$run.cpu_pg]=$(awk -v a="$pg0" -v b="$pg1" -v hz="$hz" 'BEGIN {print (b - a) / hz}')
+  R[$run.cpu_api]=$(awk -v a="$api0" -v b="$api1" -v hz="$hz" 'BEGIN {print (b - a) / hz}')
+  R[$run.cpu_client]=$(awk -v u="$cu" -v s="$cs" 'BEGIN {print u + s}')
+  R[$run.cpu_busy]=$(awk -v a="$b0" -v b="$b1" -v hz="$hz" 'BEGIN {print (b - a) / hz}')
+  R[$run.busy_pct]=$(awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" 'BEGIN {print 100 * (b1 - b0) / (t1 - t0)}')
+}
+
+# run_wrk RUN CLIENTS PATHS_FILE: WARMUP then DURATION of wrk against the API.
+run_wrk() {
+  local run=$1 c=$2 paths=$3 threads line
+  threads=$((c < 2 ? c : 2))
+  say "wrk $run: $c clients, ${secs} s"
+  if [ "$warm" -gt 0 ]; then
+    wrk -t"$threads" -c"$c" -d"${warm}s" --timeout 30s -s bench/api-wrk.lua "$base" -- "$paths" >/dev/null
+  fi
+  measure "$run" wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s -s bench/api-wrk.lua "$base" -- "$paths"
+  line=$(grep '^WRK ' "$out/api-$run.out") || die "$run: no summary from wrk"
+  local requests duration_us bytes p50_us p99_us mean_us max_us err_connect err_read err_write err_status err_timeout
+  eval "$(sed 's/^WRK //; s/ /\n/g' <<<"$line")"
+  R[$run.n]=$requests
+  R[$run.rate]=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN {print n / (d / 1e6)}')
+  R[$run.p50]=$(awk -v x="$p50_us" 'BEGIN {print x / 1000}')
+  R[$run.p99]=$(awk -v x="$p99_us" 'BEGIN {print x / 1000}')
+  R[$run.mean]=$(awk -v x="$mean_us" 'BEGIN {print x / 1000}')
+  R[$run.errors]=$((err_connect + err_read + err_write + err_status + err_timeout))
+  R[$run.bytes]=$(awk -v b="$bytes" -v n="$requests" 'BEGIN {print (n ? b / n : 0)}')
+  [ "${R[$run.errors]}" = 0 ] ||
+    say "WARNING: $run: $err_status non-2xx responses, $((err_connect + err_read + err_write)) socket errors, $err_timeout timeouts"
+}
+
+# run_pgbench RUN DB SCRIPT -D...: DURATION of pgbench with SCRIPT, as the API's role.
+run_pgbench() {
+  local run=$1 name=$2 script=$3 logdir="$out/api-pgbench-log-$1" threads failed
+  shift 3
+  threads=$((CLIENTS < 2 ? CLIENTS : 2))
+  rm -rf "$logdir" && mkdir -p "$logdir"
+  say "pgbench $run: $CLIENTS clients, ${secs} s"
+  # The API's sessions: read-only transactions and its statement timeout.
+  measure "$run" env PGOPTIONS="-c default_transaction_read_only=on -c statement_timeout=5000" \
+    pgbench -n -M prepared -c "$CLIENTS" -j "$threads" -T "$secs" -f "$script" -l --log-prefix="$logdir/tx" "$@" "$(reader "$name")"
+  R[$run.rate]=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$out/api-$run.out")
+  R[$run.mean]=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$out/api-$run.out")
+  R[$run.n]=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$out/api-$run.out")
+  failed=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' "$out/api-$run.out")
+  [ -n "${R[$run.rate]}" ] && [ -n "${R[$run.n]}" ] || { tail "$out/api-$run.out" >&2; die "$run: cannot read pgbench's summary"; }
+  R[$run.errors]=${failed:-0}
+  # Latency percentiles from the per-transaction log (column 3, microseconds).
+  read -r R["$run.p50"] R["$run.p99"] < <(cat "$logdir"/tx.* | awk '{print $3}' | sort -n | awk '
+    {v[NR] = $1}
+    function pct(p,  i) { i = int(p * NR); if (i < p * NR) i++; if (i < 1) i = 1; return v[i] / 1000 }
+    END {print pct(0.50), pct(0.99)}')
+  rm -rf "$logdir"
+}
+
+# start_api NAME: the API on database NAME as the read-only role; sets base.
+start_api() {
+  local name=$1 log="$out/api-serve-$1.log" deadline addr=""
+  say "starting the API on $name"
+  SENSORHUB_AUTH=off "$out/api" serve -database-url "$(reader "$name")" -addr 127.0.0.1:0 -admin-addr= \
+    -pool-size "$POOL_SIZE" -log-format json >"$log" 2>&1 &
+  api_pid=$!
+  deadline=$((SECONDS + 30))
+  while [ -z "$addr" ]; do
+    kill -0 "$api_pid" 2>/dev/null || { tail -20 "$log" >&2; api_pid=; die "the API exited"; }
+    [ $SECONDS -lt $deadline ] || { tail -20 "$log" >&2; die "the API did not listen within 30 s"; }
+    sleep 0.1
+    addr=$(grep '"msg":"listening"' "$log" | jq -r 'select(.server == "api") | .addr' 2>/dev/null | head -1 || true)
+  done
+  [[ $addr == 127.0.0.1:* ]] || die "the API listens on $addr, not on 127.0.0.1"
+  base="http://$addr"
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ]; do
+    kill -0 "$api_pid" 2>/dev/null || { tail -20 "$log" >&2; api_pid=; die "the API exited"; }
+    [ $SECONDS -lt $deadline ] || { curl -s "$base/readyz" >&2; die "the API is not ready after 30 s"; }
+    sleep 0.2
+  done
+  say "API ready at $base (log: $log)"
+}
+
+# sql_rows SCRIPT NAME -v...: rows a pgbench script returns, run once with psql
+# (psql interpolates the same :name variables; \set lines are dropped).
+sql_rows() {
+  local script=$1 name=$2
+  shift 2
+  grep -v '^\\' "$script" | psql -X -q -tA -v ON_ERROR_STOP=1 "$@" "$(reader "$name")" | awk 'END {print NR}'
+}
+
+# ---------------------------------------------------------------- bench_api
+
+# The series both wrk and pgbench draw from: the longest run of consecutive
+# ids of numeric series, so that pgbench's random(:lo, :hi) draws exactly the
+# series the wrk script's path list holds.
+read -r lo hi < <(psql -X -tA -F' ' "$(db bench_api)" -c "
+  WITH n AS (SELECT series_id, series_id - row_number() OVER (ORDER BY series_id) AS run
+             FROM sensorhub.series WHERE value_type = 'numeric' AND reading_count > 0)
+  SELECT min(series_id), max(series_id) FROM n GROUP BY run ORDER BY count(*) DESC, min(series_id) LIMIT 1")
+[ -n "${lo:-}" ] || die "bench_api has no numeric series"
+psql -X -tA "$(db bench_api)" -c "SELECT json_agg(json_build_object('id', series_id, 'd', device_id, 'p', parameter) ORDER BY series_id)
+  FROM sensorhub.series WHERE series_id BETWEEN $lo AND $hi" >"$out/api-series.json"
+# 7 days from the hour of the first reading: on the hour grid, so 1-hour
+# buckets are served from rollup_1h.
+read -r from to < <(PGTZ=UTC psql -X -tA -F' ' "$(db bench_api)" -c "
+  SELECT to_char(h, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(h + interval '$AGG_DAYS days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+  FROM (SELECT date_trunc('hour', min(first_time)) AS h FROM sensorhub.series WHERE series_id BETWEEN $lo AND $hi) x")
+# The bucket starts the planner binds as $3: every hour in [from, to).
+buckets=$(PGTZ=UTC psql -X -tA "$(db bench_api)" -c "
+  SELECT array_agg(b ORDER BY b) FROM generate_series(timestamptz '$from', timestamptz '$to' - interval '1 hour', interval '1 hour') b")
+jq -r --arg from "$from" --arg to "$to" \
+  '.[] | "/v1/aggregates?device_id=\(.d | @uri)&parameter=\(.p | @uri)&from=\($from | @uri)&to=\($to | @uri)&bucket=1h&agg=avg"' \
+  "$out/api-series.json" >"$out/api-paths-aggregates.txt"
+jq -r '.[] | "/v1/readings?device_id=\(.d | @uri)&parameter=\(.p | @uri)&limit=1000"' \
+  "$out/api-series.json" >"$out/api-paths-readings.txt"
+read -r first_dev first_param < <(jq -r '.[0] | "\(.d) \(.p)"' "$out/api-series.json")
+nseries=$((hi - lo + 1))
+
+scope=(-D any_device=true -D 'devices={}' -D any_param=true -D 'prefixes={}')
+scope_v=(-v any_device=true -v "devices='{}'" -v any_param=true -v "prefixes='{}'")
+agg_vars=(-D lo="$lo" -D hi="$hi" -D "buckets=$buckets" -D "from=$from" -D "to=$to" -D 'text_ids={}')
+
+start_api bench_api
+
+# One response of each endpoint, checked against the same SQL run with psql.
+code=$(curl -sS -o "$out/api-check-aggregates.json" -w '%{http_code}' "$base$(head -1 "$out/api-paths-aggregates.txt")")
+[ "$code" = 200 ] || { cat "$out/api-check-aggregates.json" >&2; die "GET /v1/aggregates answered $code"; }
+read -r agg_source agg_bucket agg_points < <(jq -r '[.source, .bucket, (.series[0].points | length)] | @tsv' "$out/api-check-aggregates.json")
+agg_rows=$(sql_rows bench/api-pgbench-aggregates.sql bench_api -v sid="$lo" -v "buckets='$buckets'" -v "from='$from'" -v "to='$to'" -v "text_ids='{}'")
+say "GET /v1/aggregates $first_dev $first_param $from..$to: source $agg_source, bucket $agg_bucket, $agg_points points; the pgbench SQL returns $agg_rows rows"
+[ "$agg_source" = rollup_1h ] || say "WARNING: the API served the aggregates from $agg_source, but the pgbench script runs the rollup_1h query"
+[ "$agg_points" = "$agg_rows" ] || say "WARNING: the API returned $agg_points points, the SQL $agg_rows rows"
+req_vars=("${scope_v[@]}" -v sid="$lo" -v "device='$first_dev'" -v "parameter='$first_param'")
+rows=$(sql_rows bench/api-pgbench-aggregates-request.sql bench_api "${req_vars[@]}" -v "params='{\"$first_param\"}'" \
+  -v max_series=$((MAX_POINTS + 1)) -v "buckets='$buckets'" -v "from='$from'" -v "to='$to'" -v "text_ids='{}'")
+[ "$rows" = $((agg_rows + 1)) ] || die "api-pgbench-aggregates-request.sql returns $rows rows, not the series and $agg_rows buckets"
+
+code=$(curl -sS -o "$out/api-check-readings.json" -w '%{http_code}' "$base$(head -1 "$out/api-paths-readings.txt")")
+[ "$code" = 200 ] || { cat "$out/api-check-readings.json" >&2; die "GET /v1/readings answered $code"; }
+read -r rd_count rd_next < <(jq -r '[(.readings | length), (has("next_cursor"))] | @tsv' "$out/api-check-readings.json")
+rd_rows=$(sql_rows bench/api-pgbench-readings.sql bench_api "${scope_v[@]}" -v sid="$lo" -v limit=1001)
+say "GET /v1/readings $first_dev $first_param limit=1000: $rd_count readings, next_cursor: $rd_next; the pgbench SQL returns $rd_rows rows (limit 1001)"
+[ "$rd_count" -gt 0 ] && [ "$rd_count" = "$((rd_rows < 1000 ? rd_rows : 1000))" ] || say "WARNING: readings and SQL rows disagree"
+rows=$(sql_rows bench/api-pgbench-readings-request.sql bench_api "${req_vars[@]}" -v limit=1001)
+[ "$rows" = $((rd_rows + 1)) ] || die "api-pgbench-readings-request.sql returns $rows rows, not the series and $rd_rows readings"
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+run_wrk api-aggregates "$CLIENTS" "$out/api-paths-aggregates.txt"
+run_pgbench pgbench-aggregates bench_api bench/api-pgbench-aggregates.sql "${agg_vars[@]}"
+run_pgbench pgbench-aggregates-request bench_api bench/api-pgbench-aggregates-request.sql "${agg_vars[@]}" "${scope[@]}" \
+  -D sid="$lo" -D "device=$first_dev" -D "params={\"$first_param\"}" -D max_series=$((MAX_POINTS + 1))
+run_wrk api-readings "$CLIENTS" "$out/api-paths-readings.txt"
+run_pgbench pgbench-readings bench_api bench/api-pgbench-readings.sql "${scope[@]}" -D lo="$lo" -D hi="$hi" -D limit=1001
+run_pgbench pgbench-readings-request bench_api bench/api-pgbench-readings-request.sql "${scope[@]}" \
+  -D sid="$lo" -D "device=$first_dev" -D "parameter=$first_param" -D limit=1001
+stop_api
+
+# ---------------------------------------------------------------- bench_ref
+
+legacy_clients=()
+if [ "$have_ref" = 1 ]; then
+  start_api bench_ref
+  echo /api/v1/core/process_request >"$out/api-paths-legacy.txt"
+  code=$(curl -sS -o "$out/api-check-legacy.json" -w '%{http_code}' "$base/api/v1/core/process_request")
+  [ "$code" = 200 ] || { head -c 500 "$out/api-check-legacy.json" >&2; die "process_request answered $code"; }
+  legacy_bytes=$(stat -c %s "$out/api-check-legacy.json")
+  legacy_items=$(jq '.graph_data | length' "$out/api-check-legacy.json")
+  say "process_request: $legacy_items readings, $legacy_bytes bytes, message: $(jq -r .message "$out/api-check-legacy.json")"
+  for c in "$CLIENTS" 1 8; do
+    [[ " ${legacy_clients[*]} " == *" $c "* ]] || legacy_clients+=("$c")
+  done
+  for c in "${legacy_clients[@]}"; do
+    run_wrk "legacy-$c" "$c" "$out/api-paths-legacy.txt"
+  done
+  stop_api
+fi
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+
+report() {
+  local f=%.2f
+  echo "sensorhub API benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine: $ncpu CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), load average $load_start at the start, $load_end at the end"
+  echo "software: $(go env GOVERSION), PostgreSQL $(psql -X -tA "$dsn" -c 'SHOW server_version'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+  echo "bench_api: $N readings ($DEVICES devices x $PARAMS parameters x $POINTS points, one a minute); requests draw one of the $nseries numeric series $lo..$hi"
+  [ -z "$others" ] || echo "NOTE: other sessions used the cluster (databases $others) when the runs began; their work counts as PostgreSQL's CPU below"
+  echo "runs: $CLIENTS clients, $secs s each (the API after ${warm} s of warm-up); API pool $POOL_SIZE connections, auth off, access log on;"
+  echo "      pgbench -M prepared -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)) as $READER, the API's session settings"
+  echo
+  echo "== API (wrk) vs pgbench running the API's SQL, $CLIENTS clients"
+  printf '%-36s %9s %8s %8s %6s | %9s %8s %8s %8s | %s\n' endpoint "API req/s" "p50 ms" "p99 ms" errors "pgbench" "mean ms" "p50 ms" "p99 ms" "API/pgbench"
+  row() { # LABEL API_RUN PGBENCH_RUN TARGET
+    local a=$2 p=$3 ratio verdict=""
+    ratio=$(awk -v a="${R[$a.rate]}" -v p="${R[$p.rate]}" 'BEGIN {printf "%.2f", a / p}')
+    if [ -n "$4" ]; then
+      verdict=$(awk -v r="$ratio" -v t="$4" 'BEGIN {print (r >= t ? "meets" : "MISSES") " the target >= " t}')
+    fi
+    printf "%-36s %9.1f %8.2f %8.2f %6s | %9.1f %8.2f %8.2f %8.2f | %s %s\n" "$1" \
+      "${R[$a.rate]}" "${R[$a.p50]}" "${R[$a.p99]}" "${R[$a.errors]}" \
+      "${R[$p.rate]}" "${R[$p.mean]}" "${R[$p.p50]}" "${R[$p.p99]}" "$ratio" "$verdict"
+  }
+  row "/v1/aggregates 7d x 1h (query)" api-aggregates pgbench-aggregates 0.80
+  row "  vs all SQL of a request" api-aggregates pgbench-aggregates-request ""
+  row "/v1/readings limit=1000 (query)" api-readings pgbench-readings ""
+  row "  vs all SQL of a request" api-readings pgbench-readings-request ""
+  echo "(pgbench tps: transactions of its script per second; 'query' runs the endpoint's main statement,"
+  echo " 'all SQL of a request' the series lookup and that statement, on one series.)"
+  echo
+  echo "== CPU time per request or transaction, ms, from /proc ($ncpu CPUs; PostgreSQL: the whole cluster; other: the rest"
+  echo "   of the machine: other processes, e.g. other sessions' work, and interrupts on otherwise idle CPUs)"
+  printf '%-28s %8s %11s %10s %8s %13s\n' run API PostgreSQL "load gen" other "machine busy"
+  for run in api-aggregates pgbench-aggregates pgbench-aggregates-request api-readings pgbench-readings pgbench-readings-request \
+    $(for c in "${legacy_clients[@]}"; do echo "legacy-$c"; done); do
+    awk -v run="$run" -v n="${R[$run.n]}" -v api="${R[$run.cpu_api]}" -v pg="${R[$run.cpu_pg]}" -v cl="${R[$run.cpu_client]}" \
+      -v busy="${R[$run.cpu_busy]}" -v pct="${R[$run.busy_pct]}" 'BEGIN {
+        other = busy - api - pg - cl; if (other < 0) other = 0
+        printf "%-28s %8.3f %11.3f %10.3f %8.3f %12.0f%%\n", run, 1000 * api / n, 1000 * pg / n, 1000 * cl / n, 1000 * other / n, pct }'
+  done
+  if [ "$have_ref" = 1 ]; then
+    echo
+    echo "== /api/v1/core/process_request on bench_ref: the whole reference dataset ($legacy_items readings,"
+    awk -v b="$legacy_bytes" 'BEGIN {printf "   %.2f MB = %d bytes of JSON per response); the original Flask service: 7 req/s at 1 client,\n", b / 1e6, b}'
+    echo "   5.6-5.9 req/s at 8 (3.7 MB per response; ../shared/datasets/sensor-target/README.md)"
+    printf '%-8s %9s %8s %8s %6s %9s %22s\n' clients "req/s" "p50 ms" "p99 ms" errors "MB/s" "vs original Flask"
+    for c in "${legacy_clients[@]}"; do
+      local run=legacy-$c vs="-"
+      case $c in
+      1) vs=$(awk -v r="${R[$run.rate]}" -v f="$FLASK_1" 'BEGIN {printf "%.0fx (7 req/s)", r / f}') ;;
+      8) vs=$(awk -v r="${R[$run.rate]}" -v lo="$FLASK_8_LO" -v hi="$FLASK_8_HI" 'BEGIN {printf "%.0f-%.0fx (5.6-5.9)", r / hi, r / lo}') ;;
+      esac
+      awk -v c="$c" -v r="${R[$run.rate]}" -v p50="${R[$run.p50]}" -v p99="${R[$run.p99]}" -v e="${R[$run.errors]}" \
+        -v b="${R[$run.bytes]}" -v vs="$vs" 'BEGIN {printf "%-8s %9.1f %8.1f %8.1f %6d %9.1f %22s\n", c, r, p50, p99, e, r * b / 1e6, vs}'
+    done
+  fi
+}
+echo >&2
+report | tee "$out/api-results.txt"
