@@ -1,7 +1,10 @@
-// Command api serves sensorhub's HTTP API (`api serve`, the default) and
-// writes its OpenAPI document (`api openapi`).
+// Command api serves sensorhub's HTTP API (`api serve`, the default), writes
+// its OpenAPI document (`api openapi`), hashes API keys for its
+// configuration (`api hashkey`) and probes a running server (`api
+// healthcheck`, for containers without a shell).
 //
-// Exit status: 0 after a clean shutdown, 1 on a failure, 2 on a usage error.
+// Exit status: 0 after a clean shutdown (or a passing probe), 1 on a failure,
+// 2 on a usage error.
 package main
 
 import (
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -25,9 +29,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/config"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
 	"github.com/sensorhub/sensorhub/services/api/internal/httpapi"
+	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
@@ -36,7 +42,7 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -56,10 +62,12 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 const usage = `usage:
-  api [serve] [flags]      serve the HTTP API (run "api serve -h" for flags)
-  api openapi [-o FILE]    write the OpenAPI 3.0.3 document as YAML to FILE or stdout`
+  api [serve] [flags]         serve the HTTP API (run "api serve -h" for flags)
+  api openapi [-o FILE]       write the OpenAPI 3.0.3 document as YAML to FILE or stdout
+  api hashkey < KEYFILE       print the SHA-256 of the API key on stdin, for SENSORHUB_API_KEYS
+  api healthcheck [-url URL]  exit 0 when URL (default http://127.0.0.1:<port of SENSORHUB_API_ADDR>/healthz) answers 200`
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -69,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stderr)
 	case "openapi":
 		return writeOpenAPI(args, stdout, stderr)
+	case "hashkey":
+		return hashKey(args, stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args, getenv, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -118,6 +130,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		logger.Warn("SENSORHUB_CURSOR_KEY is not set: pagination cursors are signed with a random key, so they break on restart and across replicas")
 	}
 
+	authn, err := newAuthenticator(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	var limiter *ratelimit.Limiter
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst == 0 {
+			burst = int(math.Ceil(cfg.RateLimit))
+		}
+		limiter = ratelimit.New(cfg.RateLimit, burst, ratelimit.DefaultMaxKeys)
+	}
+
 	pool, err := newPool(ctx, cfg)
 	if err != nil {
 		return err
@@ -131,7 +156,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := st.RegisterMetrics(reg); err != nil {
 		return err
 	}
-	opts := httpapi.Options{RequestTimeout: cfg.RequestTimeout, CORSOrigins: cfg.CORSOrigins, Metrics: reg, Logger: logger}
+	opts := httpapi.Options{
+		Auth: authn, RateLimit: limiter, Version: version,
+		RequestTimeout: cfg.RequestTimeout, CORSOrigins: cfg.CORSOrigins, Metrics: reg, Logger: logger,
+	}
 	if cfg.AdminAddr == "" {
 		opts.MetricsGatherer = reg
 	}
@@ -199,6 +227,58 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// newAuthenticator builds authentication from the configuration. Off is
+// logged loudly at every start; on without any credentials configured is
+// refused, so that a forgotten variable cannot open the API to everyone.
+func newAuthenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (*auth.Authenticator, error) {
+	if cfg.Auth == config.AuthOff {
+		logger.Warn("AUTHENTICATION IS OFF (SENSORHUB_AUTH=off): anyone who reaches this server reads every series without credentials; for local development only",
+			"ignored_api_keys", cfg.APIKeys != "" || cfg.APIKeysFile != "", "ignored_jwks_url", cfg.JWKSURL != "")
+		return auth.Disabled(), nil
+	}
+	data := []byte(cfg.APIKeys)
+	if cfg.APIKeysFile != "" {
+		var err error
+		if data, err = os.ReadFile(cfg.APIKeysFile); err != nil {
+			return nil, fmt.Errorf("%w: SENSORHUB_API_KEYS_FILE: %v", config.ErrUsage, err)
+		}
+	}
+	var keys []auth.Key
+	if len(strings.TrimSpace(string(data))) > 0 {
+		var err error
+		if keys, err = auth.ParseKeys(data); err != nil {
+			return nil, fmt.Errorf("%w: %v", config.ErrUsage, err)
+		}
+	}
+	var jwt *auth.JWTVerifier
+	if cfg.JWKSURL != "" {
+		var err error
+		jwt, err = auth.NewJWTVerifier(auth.JWTConfig{
+			JWKSURL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Claim: cfg.JWTClaim,
+			Refresh: cfg.JWKSRefresh, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: SENSORHUB_JWKS_URL: %v", config.ErrUsage, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = jwt.Prefetch(pctx)
+		cancel()
+		if err != nil {
+			logger.Warn("JWKS not fetched at start; tokens are refused with 503 until it is", "url", cfg.JWKSURL, "err", err)
+		}
+	}
+	if len(keys) == 0 && jwt == nil {
+		return nil, fmt.Errorf("%w: authentication is on (SENSORHUB_AUTH=on, the default) but neither API keys (SENSORHUB_API_KEYS or SENSORHUB_API_KEYS_FILE) "+
+			"nor a JWKS URL (SENSORHUB_JWKS_URL) are configured, so no request could succeed: configure credentials, or set SENSORHUB_AUTH=off for local development", config.ErrUsage)
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name + " (" + k.Scope.String() + ")"
+	}
+	logger.Info("authentication on", "api_keys", names, "jwt", jwt != nil)
+	return auth.New(keys, jwt), nil
 }
 
 // newPool opens the pool lazily: the API starts, unready, while the

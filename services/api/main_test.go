@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 // what the code generates.
 func TestOpenAPIFileUpToDate(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "openapi.yaml")
-	if err := run(t.Context(), []string{"openapi", "-o", out}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"openapi", "-o", out}, func(string) string { return "" }, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	generated, err := os.ReadFile(out)
@@ -43,8 +46,8 @@ func TestOpenAPIFileUpToDate(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {"serve", "-max-points", "0"}, {"openapi", "-x"}} {
-		err := run(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
+	for _, args := range [][]string{{"frobnicate"}, {"serve", "-max-points", "0"}, {"openapi", "-x"}, {"hashkey", "key-in-argv"}, {"healthcheck", "-url", "::"}, {"serve", "-auth", "maybe"}} {
+		err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
 		if !errors.Is(err, config.ErrUsage) || exitCode(err, io.Discard) != 2 {
 			t.Errorf("%q: %v (exit %d), want a usage error", args, err, exitCode(err, io.Discard))
 		}
@@ -52,32 +55,51 @@ func TestUsage(t *testing.T) {
 }
 
 // TestRun runs the real program on free ports against a migrated database,
-// as a member of sensorhub_reader, then stops it as SIGTERM would: readiness
-// fails first, then it exits cleanly without leaking goroutines.
+// as a member of sensorhub_reader and with an API key from a file, then
+// stops it as SIGTERM would: readiness fails first, then it exits cleanly
+// without leaking goroutines.
 func TestRun(t *testing.T) {
 	d := dbtest.New(t)
 	dsn := d.RoleDSN(t, "sensorhub_reader")
 	leaks := goleak.IgnoreCurrent()
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 
+	const apiKey = "run-test-key-0123456789abcdef"
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	keys := `[{"name": "ops", "sha256": "` + hashOf(t, apiKey) + `"}]`
+	if err := os.WriteFile(keysFile, []byte(keys), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{
 		"DATABASE_URL":             dsn,
 		"SENSORHUB_API_ADDR":       "127.0.0.1:0",
 		"SENSORHUB_ADMIN_ADDR":     "127.0.0.1:0",
 		"SENSORHUB_SHUTDOWN_DELAY": "2s",
+		"SENSORHUB_API_KEYS_FILE":  keysFile,
+		"SENSORHUB_RATE_LIMIT":     "1000",
 		"LOG_FORMAT":               "json",
 	}
 	logs := &syncBuffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, logs) }()
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
+	}()
 
 	addrs := waitListening(t, logs, done)
 	api, admin := "http://"+addrs["api"], "http://"+addrs["admin"]
-	get := func(url string) (int, string) {
+	get := func(url string, headers ...string) (int, string) {
 		t.Helper()
-		resp, err := client.Get(url)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range headers {
+			name, value, _ := strings.Cut(h, ": ")
+			req.Header.Set(name, value)
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", url, err)
 		}
@@ -88,11 +110,21 @@ func TestRun(t *testing.T) {
 	if code, body := get(api + "/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
-	if code, body := get(api + "/v1/devices"); code != http.StatusOK || !strings.Contains(body, `"devices":[]`) {
+	if code, body := get(api + "/v1/devices"); code != http.StatusUnauthorized {
+		t.Errorf("devices without a key: %d %s, want 401", code, body)
+	}
+	if code, body := get(api+"/v1/devices", "X-API-Key: "+apiKey); code != http.StatusOK || !strings.Contains(body, `"devices":[]`) {
 		t.Errorf("devices of an empty database: %d %s", code, body)
 	}
-	if code, body := get(admin + "/metrics"); code != http.StatusOK || !strings.Contains(body, `sensorhub_http_requests_total{method="GET",route="/readyz",status="200"} 1`) {
+	if code, body := get(admin + "/metrics"); code != http.StatusOK || !strings.Contains(body, `sensorhub_http_requests_total{method="GET",route="/readyz",status="200"} 1`) ||
+		!strings.Contains(body, `sensorhub_build_info{goversion="`+runtime.Version()+`",version="dev"} 1`) {
 		t.Errorf("admin /metrics: %d %.300s", code, body)
+	}
+	if err := run(t.Context(), []string{"healthcheck", "-url", api + "/healthz"}, func(string) string { return "" }, nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("healthcheck of the running server: %v", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"authentication on"`) || strings.Contains(logs.String(), apiKey) {
+		t.Errorf("start log does not say authentication is on, or shows the key: %s", logs.String())
 	}
 	if code, _ := get(api + "/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the API port with an admin port: %d, want 404", code)
@@ -132,6 +164,183 @@ func TestRun(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 	goleak.VerifyNone(t, leaks)
+}
+
+func hashOf(t *testing.T, key string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"hashkey"}, func(string) string { return "" }, strings.NewReader(key+"\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func TestHashKey(t *testing.T) {
+	// sha256("secret"), from coreutils' sha256sum.
+	const want = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+	for _, in := range []string{"secret", "secret\n", "  secret\r\n"} {
+		if got := hashOf(t, in); got != want {
+			t.Errorf("hashkey of %q: %s, want %s", in, got, want)
+		}
+	}
+	for name, in := range map[string]string{"empty": " \n", "two lines": "a\nb", "JWT-shaped": "aaa.bbb.ccc"} {
+		err := run(t.Context(), []string{"hashkey"}, func(string) string { return "" }, strings.NewReader(in), io.Discard, io.Discard)
+		if !errors.Is(err, config.ErrUsage) {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+	}
+	var stderr bytes.Buffer
+	if err := run(t.Context(), []string{"hashkey"}, func(string) string { return "" }, strings.NewReader("short"), io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "warning") {
+		t.Errorf("short key: %v, stderr %q; want a warning", err, stderr.String())
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	check := func(args ...string) error {
+		return run(t.Context(), append([]string{"healthcheck"}, args...), func(k string) string {
+			if k == "SENSORHUB_API_ADDR" {
+				return srv.Listener.Addr().String()
+			}
+			return ""
+		}, nil, io.Discard, io.Discard)
+	}
+	if err := check(); err != nil {
+		t.Errorf("healthy server, default URL from SENSORHUB_API_ADDR: %v", err)
+	}
+	if err := check("-url", srv.URL+"/other"); err == nil || exitCode(err, io.Discard) != 1 {
+		t.Errorf("404: %v, want exit 1", err)
+	}
+	status = http.StatusServiceUnavailable
+	if err := check(); err == nil || exitCode(err, io.Discard) != 1 {
+		t.Errorf("503: %v, want exit 1", err)
+	}
+	if err := check("-url", "http://"+closedAddr(t)+"/healthz", "-timeout", "2s"); err == nil || exitCode(err, io.Discard) != 1 {
+		t.Errorf("nothing listening: %v, want exit 1", err)
+	}
+	for addr, want := range map[string]string{
+		"":               "http://127.0.0.1:8080/healthz",
+		":9000":          "http://127.0.0.1:9000/healthz",
+		"0.0.0.0:9000":   "http://127.0.0.1:9000/healthz",
+		"10.1.2.3:9000":  "http://10.1.2.3:9000/healthz",
+		"[::1]:9000":     "http://[::1]:9000/healthz",
+		"not an address": "http://127.0.0.1:8080/healthz",
+	} {
+		if got := defaultHealthURL(addr); got != want {
+			t.Errorf("defaultHealthURL(%q) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// TestAuthSettings: authentication is on unless turned off explicitly;
+// on without credentials the server refuses to start, off it says so
+// loudly at every start.
+func TestAuthSettings(t *testing.T) {
+	base := map[string]string{
+		"DATABASE_URL":         "postgres://nobody@" + closedAddr(t) + "/nothing?sslmode=disable&connect_timeout=1",
+		"SENSORHUB_API_ADDR":   "127.0.0.1:0",
+		"SENSORHUB_ADMIN_ADDR": "off",
+		"LOG_FORMAT":           "json",
+	}
+	start := func(t *testing.T, extra map[string]string) (error, string) {
+		t.Helper()
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		logs := &syncBuffer{}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
+		}()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case err := <-done:
+				cancel()
+				return err, logs.String()
+			case <-deadline:
+				cancel()
+				t.Fatalf("serve neither started nor failed: %s", logs.String())
+			case <-time.After(10 * time.Millisecond):
+				if strings.Contains(logs.String(), `"msg":"listening"`) {
+					cancel()
+					return <-done, logs.String()
+				}
+			}
+		}
+	}
+	for name, extra := range map[string]map[string]string{
+		"default":        nil,
+		"explicitly on":  {"SENSORHUB_AUTH": "on"},
+		"empty key list": {"SENSORHUB_API_KEYS": "[]"},
+	} {
+		t.Run("refuses/"+name, func(t *testing.T) {
+			err, logs := start(t, extra)
+			if !errors.Is(err, config.ErrUsage) || !strings.Contains(err.Error(), "SENSORHUB_AUTH=off") {
+				t.Errorf("start without credentials: %v, want a usage error naming SENSORHUB_AUTH=off\n%s", err, logs)
+			}
+		})
+	}
+	for name, extra := range map[string]map[string]string{
+		"malformed keys":  {"SENSORHUB_API_KEYS": `[{"name": "a", "sha256": "not hex"}]`},
+		"unknown field":   {"SENSORHUB_API_KEYS": `[{"name": "a", "sha256": "` + strings.Repeat("ab", 32) + `", "device": ["x"]}]`},
+		"missing file":    {"SENSORHUB_API_KEYS_FILE": filepath.Join(t.TempDir(), "nope.json")},
+		"both key places": {"SENSORHUB_API_KEYS": "[]", "SENSORHUB_API_KEYS_FILE": "/dev/null"},
+		"bad JWKS URL":    {"SENSORHUB_JWKS_URL": "ftp://example.com/jwks"},
+	} {
+		t.Run("invalid/"+name, func(t *testing.T) {
+			if err, logs := start(t, extra); !errors.Is(err, config.ErrUsage) {
+				t.Errorf("%v, want a usage error\n%s", err, logs)
+			}
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		err, logs := start(t, map[string]string{"SENSORHUB_AUTH": "off"})
+		if err != nil {
+			t.Fatalf("serve with SENSORHUB_AUTH=off: %v\n%s", err, logs)
+		}
+		var warned bool
+		for _, line := range strings.Split(logs, "\n") {
+			var rec struct{ Level, Msg string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "WARN" && strings.Contains(rec.Msg, "AUTHENTICATION IS OFF") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Errorf("no WARN line about authentication being off:\n%s", logs)
+		}
+	})
+	t.Run("keys", func(t *testing.T) {
+		keys := `[{"name": "a", "sha256": "` + strings.Repeat("AB", 32) + `", "prefixes": ["tenantA."]}]`
+		if err, logs := start(t, map[string]string{"SENSORHUB_API_KEYS": keys}); err != nil || !strings.Contains(logs, "tenantA.") {
+			t.Errorf("serve with an API key: %v\n%s", err, logs)
+		}
+	})
+}
+
+// closedAddr returns a local address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 // waitListening polls the log for the "listening" lines and returns the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -52,7 +53,37 @@ type Config struct {
 	ShutdownDelay time.Duration
 	// ShutdownTimeout bounds waiting for in-flight requests at shutdown.
 	ShutdownTimeout time.Duration
+
+	// Auth is "on" (credentials required) or "off" (development only: every
+	// request sees every series).
+	Auth string
+	// APIKeys is a JSON array of API keys (name, sha256, devices, prefixes),
+	// from the environment only; APIKeysFile names a file holding one. At
+	// most one of them is set.
+	APIKeys     string
+	APIKeysFile string
+	// JWKSURL is where the identity provider publishes the keys that sign
+	// JWT bearer tokens; empty accepts no tokens.
+	JWKSURL string
+	// JWTIssuer and JWTAudience, when set, must match a token's iss and aud.
+	JWTIssuer   string
+	JWTAudience string
+	// JWTClaim names the token claim holding {"devices": [...], "prefixes": [...]}.
+	JWTClaim string
+	// JWKSRefresh is how long fetched JWKS keys are used before fetching anew.
+	JWKSRefresh time.Duration
+	// RateLimit is each caller's average requests per second; 0 disables
+	// the limit. RateBurst is how many it may send at once (0: the rate,
+	// rounded up, at least 1).
+	RateLimit float64
+	RateBurst int
 }
+
+// Values of Config.Auth.
+const (
+	AuthOn  = "on"
+	AuthOff = "off"
+)
 
 // DefaultDatabaseURL suits a local database made by `localpg start` or a
 // compose file; deployments set DATABASE_URL to a sensorhub_reader member.
@@ -77,8 +108,19 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "auto"), "auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SENSORHUB_SHUTDOWN_DELAY", 0), "time /readyz fails before the listener closes (env SENSORHUB_SHUTDOWN_DELAY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SENSORHUB_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on waiting for in-flight requests at shutdown (env SENSORHUB_SHUTDOWN_TIMEOUT)")
-	// The cursor key is a secret: environment only, so it never shows in ps.
+	fs.StringVar(&c.Auth, "auth", e.str("SENSORHUB_AUTH", AuthOn), "on: credentials required; off: no authentication, every series visible (development only) (env SENSORHUB_AUTH)")
+	fs.StringVar(&c.APIKeysFile, "api-keys-file", e.str("SENSORHUB_API_KEYS_FILE", ""), "file of API keys, a JSON array of {name, sha256, devices, prefixes} (env SENSORHUB_API_KEYS_FILE; or the array itself in SENSORHUB_API_KEYS)")
+	fs.StringVar(&c.JWKSURL, "jwks-url", e.str("SENSORHUB_JWKS_URL", ""), "JWKS URL of the identity provider whose JWTs are accepted; empty accepts none (env SENSORHUB_JWKS_URL)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", e.str("SENSORHUB_JWT_ISSUER", ""), "required iss of JWTs; empty: not checked (env SENSORHUB_JWT_ISSUER)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", e.str("SENSORHUB_JWT_AUDIENCE", ""), "required aud of JWTs; empty: not checked (env SENSORHUB_JWT_AUDIENCE)")
+	fs.StringVar(&c.JWTClaim, "jwt-claim", e.str("SENSORHUB_JWT_CLAIM", "sensorhub"), `JWT claim holding {"devices": [...], "prefixes": [...]} (env SENSORHUB_JWT_CLAIM)`)
+	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", e.duration("SENSORHUB_JWKS_REFRESH", 10*time.Minute), "how long fetched JWKS keys are used before fetching anew; an unknown key id fetches sooner (env SENSORHUB_JWKS_REFRESH)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", e.float("SENSORHUB_RATE_LIMIT", 0), "average requests per second per caller (API key, token subject, or client address without auth); 0: no limit (env SENSORHUB_RATE_LIMIT)")
+	fs.IntVar(&c.RateBurst, "rate-burst", e.integer("SENSORHUB_RATE_BURST", 0), "requests a caller may send at once; 0: the rate rounded up, at least 1 (env SENSORHUB_RATE_BURST)")
+	// Secrets (and what identifies them) come from the environment only, so
+	// they never show in ps.
 	c.CursorKey = getenv("SENSORHUB_CURSOR_KEY")
+	c.APIKeys = getenv("SENSORHUB_API_KEYS")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -114,6 +156,12 @@ func (c Config) validate() error {
 	check(c.MaxRawRange > 0, "-max-raw-range must be positive, not %v", c.MaxRawRange)
 	check(c.PoolSize > 0, "-pool-size must be positive, not %d", c.PoolSize)
 	check(c.ShutdownDelay >= 0 && c.ShutdownTimeout > 0, "shutdown delay must not be negative and timeout must be positive")
+	check(c.Auth == AuthOn || c.Auth == AuthOff, "-auth (SENSORHUB_AUTH) must be on or off, not %q", c.Auth)
+	check(c.APIKeys == "" || c.APIKeysFile == "", "set SENSORHUB_API_KEYS or SENSORHUB_API_KEYS_FILE, not both")
+	check(c.JWTClaim != "", "-jwt-claim is empty")
+	check(c.JWKSRefresh >= time.Second, "-jwks-refresh must be at least 1s, not %v", c.JWKSRefresh)
+	check(c.RateLimit >= 0 && !math.IsInf(c.RateLimit, 0) && !math.IsNaN(c.RateLimit), "-rate-limit must be a number of requests a second, 0 for none, not %v", c.RateLimit)
+	check(c.RateBurst >= 0, "-rate-burst must not be negative, not %d", c.RateBurst)
 	switch c.LogFormat {
 	case "auto", "text", "json":
 	default:
@@ -127,6 +175,13 @@ func (c Config) LogValue() slog.Value {
 	key := "random per process"
 	if c.CursorKey != "" {
 		key = "set"
+	}
+	apiKeys := "none"
+	switch {
+	case c.APIKeys != "":
+		apiKeys = "SENSORHUB_API_KEYS"
+	case c.APIKeysFile != "":
+		apiKeys = c.APIKeysFile
 	}
 	return slog.GroupValue(
 		slog.String("database_url", RedactDSN(c.DatabaseURL)),
@@ -142,7 +197,28 @@ func (c Config) LogValue() slog.Value {
 		slog.String("cursor_key", key),
 		slog.Duration("shutdown_delay", c.ShutdownDelay),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("auth", c.Auth),
+		slog.String("api_keys", apiKeys),
+		slog.String("jwks_url", redactURL(c.JWKSURL)),
+		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.String("jwt_audience", c.JWTAudience),
+		slog.String("jwt_claim", c.JWTClaim),
+		slog.Duration("jwks_refresh", c.JWKSRefresh),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.Int("rate_burst", c.RateBurst),
 	)
+}
+
+// redactURL masks a URL's password, if any.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
@@ -197,6 +273,19 @@ func (e *envReader) integer(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *envReader) float(key string, def float64) float64 {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		e.fail(fmt.Errorf("%w: %s=%q is not a number", ErrUsage, key, v))
+		return def
+	}
+	return f
 }
 
 func (e *envReader) duration(key string, def time.Duration) time.Duration {

@@ -29,6 +29,43 @@ func TestDefaults(t *testing.T) {
 		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 	}
+	// Authentication is on unless turned off; no rate limit.
+	if c.Auth != AuthOn || c.JWTClaim != "sensorhub" || c.JWKSRefresh != 10*time.Minute || c.RateLimit != 0 || c.RateBurst != 0 ||
+		c.APIKeys != "" || c.APIKeysFile != "" || c.JWKSURL != "" {
+		t.Errorf("auth defaults: %+v", c)
+	}
+}
+
+func TestAuthSettings(t *testing.T) {
+	keys := `[{"name": "a", "sha256": "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"}]`
+	e := env(map[string]string{
+		"SENSORHUB_AUTH":         "off",
+		"SENSORHUB_API_KEYS":     keys,
+		"SENSORHUB_JWKS_URL":     "https://user:pw@idp.example/jwks.json",
+		"SENSORHUB_JWT_ISSUER":   "https://idp.example/",
+		"SENSORHUB_JWT_AUDIENCE": "sensorhub",
+		"SENSORHUB_JWT_CLAIM":    "scope",
+		"SENSORHUB_RATE_LIMIT":   "2.5",
+		"SENSORHUB_RATE_BURST":   "10",
+	})
+	c, err := Load([]string{"-auth", "on", "-rate-burst", "5"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth != AuthOn || c.APIKeys != keys || c.JWKSURL == "" || c.JWTIssuer != "https://idp.example/" || c.JWTAudience != "sensorhub" ||
+		c.JWTClaim != "scope" || c.RateLimit != 2.5 || c.RateBurst != 5 {
+		t.Errorf("got %+v", c)
+	}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
+	for _, secret := range []string{"2bb80d537b", ":pw@"} {
+		if strings.Contains(b.String(), secret) {
+			t.Errorf("printed config shows %q: %s", secret, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "api_keys=SENSORHUB_API_KEYS") || !strings.Contains(b.String(), "rate_limit=2.5") {
+		t.Errorf("printed config lacks the auth settings: %s", b.String())
+	}
 }
 
 func TestEnvAndFlags(t *testing.T) {
@@ -67,14 +104,22 @@ func TestInvalid(t *testing.T) {
 		args []string
 		env  map[string]string
 	}{
-		"env not an integer":  {env: map[string]string{"SENSORHUB_MAX_POINTS": "many"}},
-		"env not a duration":  {env: map[string]string{"SENSORHUB_REQUEST_TIMEOUT": "10"}},
-		"zero points":         {args: []string{"-max-points", "0"}},
-		"negative pool":       {args: []string{"-pool-size", "-1"}},
-		"unknown log format":  {args: []string{"-log-format", "xml"}},
-		"unknown flag":        {args: []string{"-nope"}},
-		"stray argument":      {args: []string{"extra"}},
-		"tiny statement time": {args: []string{"-statement-timeout", "10us"}},
+		"env not an integer":      {env: map[string]string{"SENSORHUB_MAX_POINTS": "many"}},
+		"env not a duration":      {env: map[string]string{"SENSORHUB_REQUEST_TIMEOUT": "10"}},
+		"zero points":             {args: []string{"-max-points", "0"}},
+		"negative pool":           {args: []string{"-pool-size", "-1"}},
+		"unknown log format":      {args: []string{"-log-format", "xml"}},
+		"unknown flag":            {args: []string{"-nope"}},
+		"stray argument":          {args: []string{"extra"}},
+		"tiny statement time":     {args: []string{"-statement-timeout", "10us"}},
+		"auth neither on nor off": {env: map[string]string{"SENSORHUB_AUTH": "false"}},
+		"keys in two places":      {env: map[string]string{"SENSORHUB_API_KEYS": "[]", "SENSORHUB_API_KEYS_FILE": "keys.json"}},
+		"rate not a number":       {env: map[string]string{"SENSORHUB_RATE_LIMIT": "fast"}},
+		"negative rate":           {args: []string{"-rate-limit", "-1"}},
+		"infinite rate":           {args: []string{"-rate-limit", "+Inf"}},
+		"negative burst":          {args: []string{"-rate-burst", "-1"}},
+		"empty claim":             {args: []string{"-jwt-claim", ""}},
+		"zero JWKS refresh":       {args: []string{"-jwks-refresh", "0s"}},
 	} {
 		if _, err := Load(tc.args, env(tc.env), io.Discard); !errors.Is(err, ErrUsage) {
 			t.Errorf("%s: %v, want ErrUsage", name, err)

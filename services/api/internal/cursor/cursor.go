@@ -49,6 +49,13 @@ type Codec struct{ key []byte }
 // NewCodec returns a Codec for key, which should be at least 32 random bytes.
 func NewCodec(key []byte) *Codec { return &Codec{key: append([]byte(nil), key...)} }
 
+// KeyID is a fingerprint of the signing key (not enough to recover it): two
+// codecs with the same KeyID issue the same cursors.
+func (c *Codec) KeyID() string {
+	sum := sha256.Sum256(append([]byte("sensorhub cursor key id\x00"), c.key...))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
 // Encode returns the opaque cursor for p.
 func (c *Codec) Encode(p Position) string {
 	w := wire{V: version, S: p.SeriesID, T: p.Last.UnixMicro(), O: "asc", From: micros(p.From), To: micros(p.To)}

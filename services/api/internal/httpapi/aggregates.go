@@ -119,7 +119,7 @@ type AggregatesOutput struct {
 }
 
 func (h *handlers) registerAggregates(api huma.API) {
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "aggregate-readings",
 		Method:      http.MethodGet,
 		Path:        "/v1/aggregates",
@@ -128,7 +128,7 @@ func (h *handlers) registerAggregates(api huma.API) {
 			"to a time zone's wall clock, served from the coarsest fitting rollup or the raw readings.",
 		Tags:   []string{"readings"},
 		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}, h.aggregates)
+	}), h.aggregates)
 }
 
 func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*AggregatesOutput, error) {

@@ -1,11 +1,13 @@
 // Package httpapi is sensorhub's HTTP API: huma operations over the store and
 // the aggregate engine, the original service's process_request endpoint, and
 // the middleware every request passes (request id, access log, metrics,
-// CORS, timeout, scope).
+// CORS, timeout; then, for the operations, authentication, rate limit and
+// conditional requests).
 package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -16,8 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
@@ -28,6 +31,13 @@ const (
 )
 
 const description = `Read access to sensorhub's sensor readings.
+
+Every operation but the probes needs credentials: an API key as
+` + "`Authorization: Bearer <key>`" + ` or ` + "`X-API-Key: <key>`" + `, or a JWT from the
+configured identity provider as ` + "`Authorization: Bearer <token>`" + `. A caller sees
+only the series of its scope (devices and parameter prefixes); others behave
+as if they did not exist. Answers carry a weak ETag that changes with every
+load of data; ` + "`If-None-Match`" + ` with it answers 304 Not Modified.
 
 Times are RFC 3339 and ranges are half-open, [from, to). Readings keep the UTC
 offset they were recorded with unless ` + "`timestamps=utc`" + ` is asked for; catalog
@@ -82,6 +92,7 @@ func NewAPI(mux *http.ServeMux) huma.API {
 		{Name: "legacy", Description: "The original sensor-target service's contract."},
 		{Name: "operations", Description: "Probes for orchestrators."},
 	}
+	cfg.Components.SecuritySchemes = securitySchemes()
 	return humago.New(mux, cfg)
 }
 
@@ -97,6 +108,7 @@ func Register(api huma.API, d Deps) {
 	h.registerLatest(api)
 	h.registerProcessRequest(api)
 	h.registerHealth(api)
+	documentAccess(api)
 }
 
 // Spec returns the OpenAPI 3.0.3 document of the API as YAML: what
@@ -109,6 +121,19 @@ func Spec() ([]byte, error) {
 
 // Options configure the HTTP handler around the operations.
 type Options struct {
+	// Auth authenticates the requests of every operation that declares
+	// security (all but the probes). Required: auth.Disabled() serves
+	// without credentials, for development.
+	Auth *auth.Authenticator
+	// RateLimit, when not nil, limits each caller (API key name, token
+	// subject, or client address without authentication).
+	RateLimit *ratelimit.Limiter
+	// Version is the build's version, reported as sensorhub_build_info and
+	// part of every ETag (another build may answer differently).
+	Version string
+	// DatasetVersionTTL is how long the dataset version behind ETags is
+	// reused before it is read again; 0 means one second.
+	DatasetVersionTTL time.Duration
 	// RequestTimeout bounds each request (exports excepted); 0 disables it.
 	RequestTimeout time.Duration
 	// CORSOrigins are the allowed browser origins; "*" allows any.
@@ -120,9 +145,6 @@ type Options struct {
 	MetricsGatherer prometheus.Gatherer
 	// Logger receives the access log and internal errors.
 	Logger *slog.Logger
-	// ScopeFor decides which series a request may see; nil gives every
-	// request scope.All(). Authentication will plug in here.
-	ScopeFor func(*http.Request) scope.Scope
 }
 
 // Server is the API's HTTP handler with its draining switch.
@@ -135,6 +157,9 @@ type Server struct {
 // NewServer registers the operations on a fresh mux and wraps them in the
 // middleware. Deps.Draining is set to the server's own switch.
 func NewServer(d Deps, o Options) (*Server, error) {
+	if o.Auth == nil {
+		return nil, errors.New("httpapi: Options.Auth is nil; pass auth.Disabled() to serve without credentials")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,13 +170,16 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	d.Draining = s.draining.Load
 	mux := http.NewServeMux()
 	s.api = NewAPI(mux)
+	// Middleware first: huma binds it when an operation registers.
+	s.api.UseMiddleware(authenticate(s.api, o.Auth, o.RateLimit, o.Logger))
+	s.api.UseMiddleware(newValidators(d, o).middleware)
 	Register(s.api, d)
 	if o.MetricsGatherer != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))
 	}
 	mux.HandleFunc("GET /", notFound)
 	h := newHandlers(d)
-	m, err := newMetrics(o.Metrics, func() bool {
+	m, err := newMetrics(o.Metrics, o.Version, func() bool {
 		_, err := h.ready(context.Background())
 		return err == nil
 	})

@@ -25,7 +25,6 @@ import (
 	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
 )
 
 // TestAPI runs every read-only test against one database seeded with the
@@ -64,7 +63,11 @@ func TestAPI(t *testing.T) {
 		})
 	}
 	t.Run("metrics", func(t *testing.T) { t.Parallel(); testMetrics(t, pool) })
-	t.Run("scope", func(t *testing.T) { t.Parallel(); testScope(t, pool) })
+	t.Run("auth/credentials", func(t *testing.T) { t.Parallel(); testCredentials(t, pool) })
+	t.Run("auth/tenants", func(t *testing.T) { t.Parallel(); testTenants(t, pool, r) })
+	t.Run("auth/cursor replay", func(t *testing.T) { t.Parallel(); testCursorReplay(t, pool) })
+	t.Run("rate limit", func(t *testing.T) { t.Parallel(); testRateLimit(t, pool) })
+	t.Run("etag", func(t *testing.T) { t.Parallel(); testETag(t, d, pool) })
 	t.Run("limits", func(t *testing.T) { t.Parallel(); testLimits(t, pool, r) })
 	t.Run("cors", func(t *testing.T) { t.Parallel(); testCORS(t, pool) })
 	t.Run("draining", func(t *testing.T) {
@@ -593,10 +596,10 @@ type graphJSON struct {
 	} `json:"graph_data"`
 }
 
-func getGraph(t *testing.T, ts *testServer, query string) graphJSON {
+func getGraph(t *testing.T, ts *testServer, query string, headers ...string) graphJSON {
 	t.Helper()
 	var g graphJSON
-	resp := ts.getJSON(t, "/api/v1/core/process_request"+query, http.StatusOK, &g)
+	resp := ts.getJSON(t, "/api/v1/core/process_request"+query, http.StatusOK, &g, headers...)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
@@ -782,6 +785,8 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 		`sensorhub_rollup_pending_ranges 0`,
 		`sensorhub_dataset_last_load_timestamp_seconds 1.`,
 		`sensorhub_db_pool_acquire_wait_seconds_total `,
+		`sensorhub_http_response_size_bytes_count{method="GET",route="/v1/readings"} 2`,
+		`sensorhub_build_info{goversion="go`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -790,38 +795,6 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 	for _, leak := range []string{"device.foo", "device.bar", "parameter.foo", "/no/such", "?"} {
 		if strings.Contains(text, leak) {
 			t.Errorf("/metrics contains %q", leak)
-		}
-	}
-}
-
-// testScope checks that a narrowed scope (what auth will set) makes other
-// series behave as nonexistent.
-func testScope(t *testing.T, pool *pgxpool.Pool) {
-	ts := newTestServer(t, pool, func(_ *Deps, o *Options) {
-		o.ScopeFor = func(*http.Request) scope.Scope { return scope.Restrict([]string{"device.foo"}, []string{"parameter."}) }
-	})
-	var devices DeviceList
-	ts.getJSON(t, "/v1/devices", http.StatusOK, &devices)
-	if len(devices.Devices) != 1 || devices.Devices[0].DeviceID != "device.foo" || devices.Devices[0].SeriesCount >= 17 {
-		t.Errorf("devices in scope: %+v", devices.Devices)
-	}
-	var series struct {
-		Series []seriesItemJSON `json:"series"`
-	}
-	ts.getJSON(t, "/v1/series", http.StatusOK, &series)
-	for _, s := range series.Series {
-		if s.DeviceID != "device.foo" || !strings.HasPrefix(s.Parameter, "parameter.") {
-			t.Errorf("out-of-scope series listed: %s/%s", s.DeviceID, s.Parameter)
-		}
-	}
-	ts.getJSON(t, "/v1/readings?device_id=device.foo&parameter=parameter.foo&limit=1", http.StatusOK, nil)
-	ts.wantProblem(t, "/v1/readings?device_id=device.bar&parameter=parameter.foo", http.StatusNotFound, "query.device_id")
-	ts.wantProblem(t, "/v1/readings?device_id=device.foo&parameter=tenantA.deviceFoo.datasourceC.ipsum.thud", http.StatusNotFound, "")
-	ts.wantProblem(t, "/v1/aggregates?device_id=device.bar&parameter=parameter.foo&from=2024-03-07T00:00:00Z&to=2024-03-08T00:00:00Z", http.StatusNotFound, "")
-	g := getGraph(t, ts, "")
-	for _, x := range g.GraphData {
-		if x.DeviceID != "device.foo" || !strings.HasPrefix(x.Parameter, "parameter.") {
-			t.Fatalf("process_request returned out-of-scope %s/%s", x.DeviceID, x.Parameter)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
+	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 )
 
 // BenchmarkProcessRequest measures the original endpoint without filters:
@@ -26,7 +27,7 @@ func BenchmarkProcessRequest(b *testing.B) {
 	if err := seed.Load(b.Context(), d.Pool, readings); err != nil {
 		b.Fatal(err)
 	}
-	s, err := NewServer(testDeps(d.Pool), Options{})
+	s, err := NewServer(testDeps(d.Pool), Options{Auth: auth.Disabled()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,7 +33,7 @@ type DevicesOutput struct {
 }
 
 func (h *handlers) registerDevices(api huma.API) {
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "list-devices",
 		Method:      http.MethodGet,
 		Path:        "/v1/devices",
@@ -41,7 +41,7 @@ func (h *handlers) registerDevices(api huma.API) {
 		Description: "Every device with its number of series and readings and the time span they cover.",
 		Tags:        []string{"readings"},
 		Errors:      []int{http.StatusBadRequest, http.StatusServiceUnavailable},
-	}, h.listDevices)
+	}), h.listDevices)
 }
 
 func (h *handlers) listDevices(ctx context.Context, _ *DevicesInput) (*DevicesOutput, error) {

@@ -20,8 +20,9 @@ type HealthInput struct{}
 
 // HealthBody is the body of the probes.
 type HealthBody struct {
-	Status        string `json:"status" example:"ok" doc:"ok (alive) or ready."`
-	SchemaVersion int64  `json:"schema_version,omitempty" example:"4" doc:"Applied schema version (readyz)."`
+	Status                string `json:"status" example:"ok" doc:"ok (alive) or ready."`
+	SchemaVersion         int64  `json:"schema_version,omitempty" example:"5" doc:"Newest schema version applied to the database (readyz)."`
+	ExpectedSchemaVersion int64  `json:"expected_schema_version,omitempty" example:"5" doc:"Schema version this build was written for (readyz); the database may be newer, as migrations only add."`
 }
 
 // HealthOutput is the response of the probes.
@@ -46,9 +47,10 @@ func (h *handlers) registerHealth(api huma.API) {
 		Method:      http.MethodGet,
 		Path:        "/readyz",
 		Summary:     "Readiness",
-		Description: "The database answers within 2s and has the schema version this build expects; fails once shutdown has begun.",
-		Tags:        []string{"operations"},
-		Errors:      []int{http.StatusBadRequest, http.StatusServiceUnavailable},
+		Description: "The database answers within 2s and its schema is at least the version this build expects (a newer schema serves " +
+			"older code, as migrations only add); fails once shutdown has begun.",
+		Tags:   []string{"operations"},
+		Errors: []int{http.StatusBadRequest, http.StatusServiceUnavailable},
 	}, h.readyz)
 }
 
@@ -57,12 +59,14 @@ func (h *handlers) readyz(ctx context.Context, _ *HealthInput) (*HealthOutput, e
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable(err.Error())
 	}
-	return &HealthOutput{CacheControl: "no-store", Body: HealthBody{Status: "ready", SchemaVersion: v}}, nil
+	return &HealthOutput{CacheControl: "no-store", Body: HealthBody{Status: "ready", SchemaVersion: v, ExpectedSchemaVersion: db.ExpectedVersion()}}, nil
 }
 
 // ready returns the schema version, or why the server should not take
 // traffic: shutdown has begun, the database does not answer within
-// readyTimeout, or its schema is not the one this build expects.
+// readyTimeout, or its schema is older than this build expects. A newer
+// schema is fine: migrations only add, so during a rolling deploy the
+// previous build keeps serving after the new one migrated.
 func (h *handlers) ready(ctx context.Context) (int64, error) {
 	if h.Draining != nil && h.Draining() {
 		return 0, errors.New("shutting down")
@@ -74,8 +78,8 @@ func (h *handlers) ready(ctx context.Context) (int64, error) {
 		h.ctxLogger(ctx).Warn("not ready: database check failed", "err", err)
 		return 0, errors.New("database unreachable")
 	}
-	if want := db.ExpectedVersion(); v != want {
-		return 0, fmt.Errorf("database schema is at version %d, this build expects %d: run migrate", v, want)
+	if want := db.ExpectedVersion(); v < want {
+		return 0, fmt.Errorf("database schema is at version %d, older than the %d this build expects: run migrate", v, want)
 	}
 	return v, nil
 }

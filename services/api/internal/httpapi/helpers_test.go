@@ -24,6 +24,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
+	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
@@ -116,7 +117,7 @@ func loadReference(t *testing.T) *reference {
 
 // openPool opens a pool configured as the API's (statement timeout,
 // read-only transactions), closed when t ends.
-func openPool(t *testing.T, dsn string) *pgxpool.Pool {
+func openPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pc, err := store.PoolConfig(dsn, 8, 5*time.Second)
 	if err != nil {
@@ -151,7 +152,7 @@ func newTestServer(t *testing.T, pool *pgxpool.Pool, change func(*Deps, *Options
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	d := testDeps(pool)
-	o := Options{RequestTimeout: 10 * time.Second, Metrics: reg, MetricsGatherer: reg, Logger: testLogger(t)}
+	o := Options{Auth: auth.Disabled(), RequestTimeout: 10 * time.Second, Metrics: reg, MetricsGatherer: reg, Logger: testLogger(t)}
 	if change != nil {
 		change(&d, &o)
 	}

@@ -38,7 +38,7 @@ type LatestOutput struct {
 }
 
 func (h *handlers) registerLatest(api huma.API) {
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "latest-readings",
 		Method:      http.MethodGet,
 		Path:        "/v1/latest",
@@ -46,7 +46,7 @@ func (h *handlers) registerLatest(api huma.API) {
 		Description: "The newest reading of every series of a device and/or with a parameter prefix (all series when neither is given).",
 		Tags:        []string{"readings"},
 		Errors:      []int{http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}, h.latest)
+	}), h.latest)
 }
 
 func (h *handlers) latest(ctx context.Context, in *LatestInput) (*LatestOutput, error) {

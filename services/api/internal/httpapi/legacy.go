@@ -66,7 +66,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 	legacyErr := func(desc string) *huma.Response {
 		return &huma.Response{Description: desc, Content: map[string]*huma.MediaType{mediaJSON: {Schema: errBody}}}
 	}
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: legacyOperationID,
 		Method:      http.MethodGet,
 		Path:        "/api/v1/core/process_request",
@@ -80,10 +80,12 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 				mediaJSON: {Schema: registry.Schema(reflect.TypeFor[ProcessRequestBody](), true, "ProcessRequestBody")},
 			}},
 			"400": legacyErr("Malformed or out-of-range parameter."),
+			"401": legacyErr("Credentials missing or refused."),
+			"429": legacyErr("The caller's rate limit is exhausted."),
 			"500": legacyErr("Server failure."),
 			"503": legacyErr("The query took too long, or the database is unavailable."),
 		},
-	}, h.processRequest)
+	}), h.processRequest)
 }
 
 func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) (*ProcessRequestOutput, error) {

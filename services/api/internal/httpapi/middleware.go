@@ -13,16 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
 )
 
 // middleware wraps the mux, outermost first: observe (request id, recover,
-// access log, metrics), CORS, scope, timeout, route recording.
+// access log, metrics), CORS, timeout, route recording. Authentication, the
+// rate limit and conditional requests are huma middleware (see
+// authenticate), as they depend on the operation.
 func middleware(mux http.Handler, o Options, m *metrics) http.Handler {
 	h := recordRoute(mux)
 	h = withTimeout(h, o.RequestTimeout)
-	h = withScope(h, o.ScopeFor)
 	h = withCORS(h, o.CORSOrigins)
 	return observe(h, o.Logger, m)
 }
@@ -31,6 +30,8 @@ func middleware(mux http.Handler, o Options, m *metrics) http.Handler {
 type requestInfo struct {
 	id    string
 	route string
+	// principal names the authenticated caller (auth.Principal.Name).
+	principal string
 }
 
 type infoKey struct{}
@@ -89,7 +90,7 @@ func observe(next http.Handler, log *slog.Logger, m *metrics) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			m.observe(route, r.Method, status, d)
+			m.observe(route, r.Method, status, d, rw.bytes)
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelWarn
@@ -97,6 +98,9 @@ func observe(next http.Handler, log *slog.Logger, m *metrics) http.Handler {
 			attrs := []slog.Attr{
 				slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", status), slog.Duration("duration", d), slog.Int64("bytes", rw.bytes),
+			}
+			if info.principal != "" {
+				attrs = append(attrs, slog.String("principal", info.principal))
 			}
 			if errors.Is(r.Context().Err(), context.Canceled) && status < 500 {
 				attrs = append(attrs, slog.Bool("client_gone", true))
@@ -132,17 +136,6 @@ func recordRoute(mux http.Handler) http.Handler {
 			}
 		}()
 		mux.ServeHTTP(w, r)
-	})
-}
-
-// withScope puts the request's scope into its context. Until authentication
-// exists (scopeFor nil) every request may see every series.
-func withScope(next http.Handler, scopeFor func(*http.Request) scope.Scope) http.Handler {
-	if scopeFor == nil {
-		scopeFor = func(*http.Request) scope.Scope { return scope.All() }
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(scope.With(r.Context(), scopeFor(r))))
 	})
 }
 
@@ -189,10 +182,10 @@ func withCORS(next http.Handler, origins []string) http.Handler {
 		} else {
 			h.Set("Access-Control-Allow-Origin", origin)
 		}
-		h.Set("Access-Control-Expose-Headers", "Link, X-Request-Id, Retry-After")
+		h.Set("Access-Control-Expose-Headers", "ETag, Link, Retry-After, WWW-Authenticate, X-Request-Id")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Accept, Content-Type, X-Request-Id")
+			h.Set("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, If-None-Match, X-API-Key, X-Request-Id")
 			h.Set("Access-Control-Max-Age", "600")
 			infoFrom(r.Context()).route = "preflight"
 			w.WriteHeader(http.StatusNoContent)

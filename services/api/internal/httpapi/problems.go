@@ -5,15 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sensorhub/sensorhub/services/api/internal/aggregate"
+	"github.com/sensorhub/sensorhub/services/api/internal/auth"
+	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
@@ -110,6 +115,78 @@ func (h *handlers) legacyProblem(ctx context.Context, err error) error {
 	}
 }
 
+// authProblem maps an authentication failure: 401 with a WWW-Authenticate
+// challenge (RFC 6750) for missing or refused credentials, 503 when they
+// cannot be checked now.
+func authProblem(ctx context.Context, log *slog.Logger, err error) error {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		log.Error("internal error", "request_id", RequestID(ctx), "err", err)
+		return huma.Error500InternalServerError("internal error; the request id identifies it in the server's log")
+	}
+	switch ae.Kind {
+	case auth.Missing:
+		return huma.ErrorWithHeaders(huma.Error401Unauthorized(ae.Reason),
+			http.Header{"WWW-Authenticate": {`Bearer realm="sensorhub"`}})
+	case auth.Unavailable:
+		log.Warn("credentials cannot be checked", "request_id", RequestID(ctx), "err", err)
+		return withRetryAfter(huma.Error503ServiceUnavailable(ae.Reason))
+	}
+	desc := strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return '\''
+		}
+		return r
+	}, ae.Reason)
+	return huma.ErrorWithHeaders(huma.Error401Unauthorized(ae.Reason),
+		http.Header{"WWW-Authenticate": {`Bearer realm="sensorhub", error="invalid_token", error_description="` + desc + `"`}})
+}
+
+// rateLimited is the 429 of a caller whose bucket is empty for wait.
+func rateLimited(lim *ratelimit.Limiter, wait time.Duration) error {
+	secs := int64(min(max(math.Ceil(wait.Seconds()), 1), 86400)) // RFC 9110: whole seconds
+	perSecond, burst := lim.Rate()
+	return huma.ErrorWithHeaders(
+		huma.NewError(http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded: %g requests a second (bursts of %d) per caller; retry in %d s", perSecond, burst, secs)),
+		http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}})
+}
+
+// writeError answers from huma middleware, before the operation runs: in
+// the original service's {"message": ...} shape on its endpoint, as a
+// problem document elsewhere. err is a huma.StatusError, possibly with
+// headers.
+func writeError(api huma.API, ctx huma.Context, err error) {
+	var he huma.HeadersError
+	if errors.As(err, &he) {
+		for name, values := range he.GetHeaders() {
+			for _, v := range values {
+				ctx.AppendHeader(name, v)
+			}
+		}
+	}
+	status, msg := http.StatusInternalServerError, err.Error()
+	var details []error
+	var se huma.StatusError
+	if errors.As(err, &se) {
+		status = se.GetStatus()
+	}
+	var em *huma.ErrorModel
+	if errors.As(err, &em) {
+		msg = em.Detail
+		for _, d := range em.Errors {
+			details = append(details, d)
+		}
+	}
+	if ctx.Operation().OperationID == legacyOperationID {
+		ctx.SetHeader("Content-Type", mediaJSON)
+		ctx.SetStatus(status)
+		b, _ := json.Marshal(&LegacyError{Message: msg})
+		_, _ = ctx.BodyWriter().Write(append(b, '\n'))
+		return
+	}
+	_ = huma.WriteErr(api, ctx, status, msg, details...)
+}
+
 // rejectUnstorableText answers 400 for query parameters that are not valid
 // UTF-8 or contain NUL: PostgreSQL text cannot hold them, so no series can
 // match, and they must not reach the database as an internal error.
@@ -136,14 +213,7 @@ func rejectUnstorableText(api huma.API) func(huma.Context, func(huma.Context)) {
 		if err != nil {
 			msg = "malformed query string: " + err.Error()
 		}
-		if ctx.Operation().OperationID == legacyOperationID {
-			ctx.SetHeader("Content-Type", mediaJSON)
-			ctx.SetStatus(http.StatusBadRequest)
-			b, _ := json.Marshal(&LegacyError{Message: msg})
-			_, _ = ctx.BodyWriter().Write(b)
-			return
-		}
-		_ = huma.WriteErr(api, ctx, http.StatusBadRequest, msg,
-			&huma.ErrorDetail{Location: "query." + strings.ToValidUTF8(bad, "\ufffd"), Value: strings.ToValidUTF8(badValue, "\ufffd"), Message: "not valid UTF-8 text without NUL characters"})
+		writeError(api, ctx, huma.Error400BadRequest(msg,
+			&huma.ErrorDetail{Location: "query." + strings.ToValidUTF8(bad, "\ufffd"), Value: strings.ToValidUTF8(badValue, "\ufffd"), Message: "not valid UTF-8 text without NUL characters"}))
 	}
 }

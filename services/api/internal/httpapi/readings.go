@@ -91,7 +91,7 @@ type ReadingsOutput struct {
 
 func (h *handlers) registerReadings(api huma.API) {
 	registry := api.OpenAPI().Components.Schemas
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "list-readings",
 		Method:      http.MethodGet,
 		Path:        "/v1/readings",
@@ -110,7 +110,7 @@ func (h *handlers) registerReadings(api huma.API) {
 				},
 			},
 		},
-	}, h.readings)
+	}), h.readings)
 }
 
 func optTime(t time.Time) *time.Time {

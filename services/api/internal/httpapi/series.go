@@ -48,7 +48,7 @@ type SeriesOutput struct {
 }
 
 func (h *handlers) registerSeries(api huma.API) {
-	huma.Register(api, huma.Operation{
+	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "list-series",
 		Method:      http.MethodGet,
 		Path:        "/v1/series",
@@ -56,7 +56,7 @@ func (h *handlers) registerSeries(api huma.API) {
 		Description: "Series (device, parameter pairs) with their type, time span, count and newest reading.",
 		Tags:        []string{"readings"},
 		Errors:      []int{http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}, h.listSeries)
+	}), h.listSeries)
 }
 
 func (h *handlers) listSeries(ctx context.Context, in *SeriesInput) (*SeriesOutput, error) {

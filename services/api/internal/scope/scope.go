@@ -1,12 +1,13 @@
-// Package scope says which series a request may see. Until authentication
-// exists every request gets All; auth will later put a narrower Scope into
-// the request context. Stores filter by it in SQL, so an out-of-scope series
-// behaves exactly like one that does not exist.
+// Package scope says which series a request may see. Authentication puts
+// the caller's Scope into the request context (All when authentication is
+// off); stores filter by it in SQL, so an out-of-scope series behaves
+// exactly like one that does not exist.
 package scope
 
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -66,6 +67,33 @@ func (s Scope) Args() (anyDevice bool, devices []string, anyParam bool, prefixes
 		prefixes = []string{}
 	}
 	return s.anyDevice, devices, s.anyParam, prefixes
+}
+
+// Key identifies what s allows, for cache validators: scopes that allow the
+// same series have the same key, whatever the order or repetition of their
+// devices and prefixes.
+func (s Scope) Key() string {
+	if s.IsAll() {
+		return "all"
+	}
+	part := func(unrestricted bool, items []string) string {
+		if unrestricted {
+			return "*"
+		}
+		sorted := slices.Clone(items)
+		slices.Sort(sorted)
+		sorted = slices.Compact(sorted)
+		return strconv.Itoa(len(sorted)) + ":" + strings.Join(quoteAll(sorted), ",")
+	}
+	return "devices=" + part(s.anyDevice, s.devices) + ";prefixes=" + part(s.anyParam, s.prefixes)
+}
+
+func quoteAll(items []string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = strconv.Quote(it)
+	}
+	return out
 }
 
 // String describes s for logs.

@@ -56,3 +56,28 @@ func TestArgsAndContext(t *testing.T) {
 		t.Error("With/From lost the scope")
 	}
 }
+
+func TestKey(t *testing.T) {
+	same := [][2]Scope{
+		{All(), Restrict(nil, nil)},
+		{Restrict([]string{"a", "b"}, nil), Restrict([]string{"b", "a", "a"}, nil)},
+		{Restrict(nil, []string{"x.", "y."}), Restrict(nil, []string{"y.", "x."})},
+	}
+	for _, p := range same {
+		if p[0].Key() != p[1].Key() {
+			t.Errorf("%v and %v allow the same series but have keys %q and %q", p[0], p[1], p[0].Key(), p[1].Key())
+		}
+	}
+	distinct := []Scope{
+		All(), {}, Restrict([]string{}, nil), Restrict([]string{"a"}, nil), Restrict(nil, []string{"a"}),
+		Restrict([]string{"a,b"}, nil), Restrict([]string{"a", "b"}, nil), Restrict([]string{"a"}, []string{"x."}),
+		Restrict([]string{`a";prefixes=*`}, nil),
+	}
+	seen := map[string]Scope{}
+	for _, s := range distinct {
+		if prev, ok := seen[s.Key()]; ok {
+			t.Errorf("%v and %v share the key %q", prev, s, s.Key())
+		}
+		seen[s.Key()] = s
+	}
+}

@@ -108,6 +108,18 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+const datasetVersionSQL = `SELECT version FROM sensorhub.dataset_state`
+
+// DatasetVersion returns the dataset's version, which every load changes:
+// the basis of the API's cache validators.
+func (s *Store) DatasetVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, datasetVersionSQL).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read dataset version: %w", translate(ctx, err))
+	}
+	return v, nil
+}
+
 const mayWriteSQL = `SELECT has_table_privilege(current_user, 'sensorhub.readings', 'INSERT')`
 
 // MayWrite reports whether the connected role could insert readings, which

@@ -269,3 +269,24 @@ func TestPoolConfig(t *testing.T) {
 		t.Errorf("write through the API pool: %v, want a read-only transaction error", err)
 	}
 }
+
+// TestDatasetVersion: the version the API's cache validators derive from
+// is the one every load bumps.
+func TestDatasetVersion(t *testing.T) {
+	d := dbtest.New(t)
+	s := New(d.Pool)
+	v0, err := s.DatasetVersion(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.Load(t.Context(), d.Pool, []seed.Reading{{DeviceID: "d", Parameter: "p", Time: t0, Num: seed.Num(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := s.DatasetVersion(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1 == v0 {
+		t.Errorf("dataset version %d unchanged by a load", v1)
+	}
+}

@@ -1,0 +1,182 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+)
+
+// HTTP caching. Every answer of an authenticated GET operation is a function
+// of the dataset (whose version every load changes), the request and the
+// caller's scope. So its ETag is derived from those, without looking at the
+// body:
+//
+//	W/"<dataset version>-<base64url of SHA-256(build, limits, cursor key,
+//	    method, path, canonical query, scope, Accept)[:16]>"
+//
+// The ETag is weak: derived from what determines the answer rather than
+// from its bytes, it promises an equivalent answer, not identical bytes
+// (If-None-Match compares weakly anyway, and ranges are not served). A
+// request whose If-None-Match holds the current
+// ETag is answered 304 without running the operation. Answers are
+// Cache-Control: private, no-cache (a browser may keep them, but asks again
+// each time; shared caches must not serve one caller's data to another) and
+// vary with Accept, Authorization and X-API-Key.
+//
+// The dataset version is read at most once per DatasetVersionTTL (1s), so
+// for up to that long after a load an answer may be validated against the
+// previous version. Ingest bumps the version when a run ends, so answers
+// given while a load runs carry the version from before it.
+
+const cacheControl = "private, no-cache"
+
+// validators gives answers ETags and answers conditional requests.
+type validators struct {
+	versions *versionCache
+	salt     string
+}
+
+func newValidators(d Deps, o Options) *validators {
+	ttl := o.DatasetVersionTTL
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	v := &validators{versions: &versionCache{ttl: ttl}}
+	if d.Store != nil {
+		v.versions.read = d.Store.DatasetVersion
+	}
+	// What else changes answers to the same request on the same data: the
+	// build, the limits, and the key next_cursor is signed with.
+	v.salt = fmt.Sprintf("%s|%d|%d", o.Version, d.Limits.MaxPoints, d.Limits.MaxRawRange)
+	if d.Cursors != nil {
+		v.salt += "|" + d.Cursors.KeyID()
+	}
+	return v
+}
+
+// middleware is huma middleware; it needs the scope authenticate put in the
+// context.
+func (v *validators) middleware(ctx huma.Context, next func(huma.Context)) {
+	op := ctx.Operation()
+	if !needsCredentials(op) || op.Method != http.MethodGet || v.versions.read == nil {
+		next(ctx)
+		return
+	}
+	ctx.SetHeader("Cache-Control", cacheControl)
+	ctx.AppendHeader("Vary", "Accept, Authorization, X-API-Key")
+	version, ok := v.versions.get(ctx.Context())
+	if !ok {
+		next(ctx) // the database does not answer: no validator, and the operation reports why
+		return
+	}
+	tag := v.etag(version, ctx)
+	if etagListed(ctx.Header("If-None-Match"), tag) {
+		ctx.SetHeader("ETag", tag)
+		ctx.SetStatus(http.StatusNotModified)
+		return
+	}
+	next(&taggedContext{humaContext: ctx, etag: tag})
+}
+
+// etag derives the validator of the answer to ctx's request at version.
+func (v *validators) etag(version int64, ctx huma.Context) string {
+	u := ctx.URL()
+	query := u.RawQuery
+	if q, err := url.ParseQuery(u.RawQuery); err == nil {
+		query = q.Encode() // sorted by name; the order of repeated values is kept, as it matters
+	}
+	h := sha256.New()
+	for _, part := range []string{v.salt, ctx.Method(), u.Path, query, scope.From(ctx.Context()).Key(), ctx.Header("Accept")} {
+		_ = binary.Write(h, binary.BigEndian, uint64(len(part))) // hash.Hash writes never fail
+		h.Write([]byte(part))
+	}
+	return `W/"` + strconv.FormatInt(version, 10) + "-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16]) + `"`
+}
+
+// etagListed reports whether an If-None-Match header lists tag, comparing
+// weakly (W/ prefixes ignored), as RFC 9110 says for If-None-Match. "*" is
+// not honoured: whether an answer exists is not known before running the
+// operation.
+func etagListed(header, tag string) bool {
+	if header == "" {
+		return false
+	}
+	want := strings.TrimPrefix(tag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// taggedContext adds the ETag to a 200 answer when the operation sends its
+// status, so that error answers carry none.
+type taggedContext struct {
+	humaContext
+	etag string
+}
+
+// humaContext lets taggedContext embed a huma.Context, whose method Context
+// would clash with a field of that name.
+type humaContext huma.Context
+
+func (c *taggedContext) SetStatus(code int) {
+	if code == http.StatusOK {
+		c.SetHeader("ETag", c.etag)
+	}
+	c.humaContext.SetStatus(code)
+}
+
+// Unwrap returns the wrapped context (humago.Unwrap follows it).
+func (c *taggedContext) Unwrap() huma.Context { return c.humaContext }
+
+// versionCache reads the dataset version at most once per ttl. While one
+// request reads it, the others use the previous value.
+type versionCache struct {
+	read func(context.Context) (int64, error)
+	ttl  time.Duration
+	cur  atomic.Pointer[versionEntry]
+	mu   sync.Mutex // held while reading
+}
+
+type versionEntry struct {
+	v  int64
+	at time.Time
+}
+
+func (c *versionCache) get(ctx context.Context) (int64, bool) {
+	e := c.cur.Load()
+	if e != nil && time.Since(e.at) < c.ttl {
+		return e.v, true
+	}
+	if !c.mu.TryLock() {
+		if e != nil {
+			return e.v, true
+		}
+		return 0, false
+	}
+	defer c.mu.Unlock()
+	if e := c.cur.Load(); e != nil && time.Since(e.at) < c.ttl {
+		return e.v, true // read by the request that held the lock
+	}
+	v, err := c.read(ctx)
+	if err != nil {
+		return 0, false
+	}
+	c.cur.Store(&versionEntry{v: v, at: time.Now()})
+	return v, true
+}
