@@ -111,10 +111,11 @@ func TestComposeHealthchecks(t *testing.T) {
 	if hc != nil && (hc.Interval == nil || hc.Retries == nil) {
 		t.Errorf("timescaledb healthcheck without interval or retries: %+v", hc)
 	}
-	// The API image is distroless (no shell, no curl) and the binary has no
-	// probe subcommand, so compose cannot health-check it; Prometheus does.
-	if hc := p.Services["api"].HealthCheck; hc != nil && !hc.Disable {
-		t.Errorf("api healthcheck %+v: the distroless image has nothing to run it with", hc)
+	// The API image is distroless (no shell, no curl): its healthcheck must
+	// run the binary's own probe subcommand.
+	api := p.Services["api"].HealthCheck
+	if api == nil || api.Disable || len(api.Test) != 3 || api.Test[0] != "CMD" || api.Test[1] != "/usr/local/bin/api" || api.Test[2] != "healthcheck" {
+		t.Errorf("api healthcheck %+v, want CMD /usr/local/bin/api healthcheck", api)
 	}
 }
 

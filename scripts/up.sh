@@ -47,4 +47,6 @@ if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
 fi
 
 echo "==> serving the API on ${SENSORHUB_API_ADDR:-:8080} (Ctrl-C stops it; 'make down' stops PostgreSQL)" >&2
-DATABASE_URL=$api_dsn exec bin/api
+# Local development only: no API keys (the API logs a warning saying so).
+# Export SENSORHUB_AUTH=on and SENSORHUB_API_KEYS to try authentication.
+SENSORHUB_AUTH=${SENSORHUB_AUTH:-off} DATABASE_URL=$api_dsn exec bin/api
