@@ -198,9 +198,13 @@ func TestReferenceDatasetLoadsExactly(t *testing.T) {
 
 		assertRollupsMatch(t, d.Pool, want)
 
+		// The committed batch changed the dataset version in its own transaction.
 		var v1 int64
 		if err := d.Pool.QueryRow(ctx, `SELECT version FROM sensorhub.dataset_state`).Scan(&v1); err != nil {
 			t.Fatal(err)
+		}
+		if v1 < 1 {
+			t.Errorf("dataset version %d after a load, want at least 1", v1)
 		}
 
 		again := load(t, writer, "data.json", data)
@@ -210,6 +214,10 @@ func TestReferenceDatasetLoadsExactly(t *testing.T) {
 		assertStoredEquals(t, d.Pool, want)
 		if err := d.Pool.QueryRow(ctx, `SELECT sum(reading_count) FROM sensorhub.series`).Scan(&total); err != nil || total != 20000 {
 			t.Errorf("after re-load the catalog counts %d readings (%v), want 20000", total, err)
+		}
+		var v2 int64
+		if err := d.Pool.QueryRow(ctx, `SELECT version FROM sensorhub.dataset_state`).Scan(&v2); err != nil || v2 != v1 {
+			t.Errorf("a load that changed nothing moved the dataset version from %d to %d (%v)", v1, v2, err)
 		}
 	})
 }

@@ -84,7 +84,8 @@ type Option func(*options)
 // WithWorkers sets how many connections COPY in parallel (default 2).
 func WithWorkers(n int) Option { return func(o *options) { o.workers = max(1, n) } }
 
-// WithBatchSize sets readings per transaction (default 10,000).
+// WithBatchSize sets readings per transaction (default 50,000: measured on
+// two cores, batches of 10,000 spent a third of the load on per-commit work).
 func WithBatchSize(n int) Option { return func(o *options) { o.batchSize = max(1, n) } }
 
 // WithMode chooses what to do with readings already stored.
@@ -127,7 +128,7 @@ type Loader struct {
 // NewLoader prepares a loader: it reads the series catalog and the
 // partitioning settings.
 func NewLoader(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Loader, error) {
-	o := options{workers: 2, batchSize: 10_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler), retry: DefaultRetry}
+	o := options{workers: 2, batchSize: 50_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler), retry: DefaultRetry}
 	for _, opt := range opts {
 		opt(&o)
 	}

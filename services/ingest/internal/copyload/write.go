@@ -24,6 +24,11 @@ WHERE s.series_id = d.id AND d.n > 0`
 
 const pendingSQL = `INSERT INTO sensorhub.rollup_pending (lo, hi) VALUES ($1, $2)`
 
+// Every batch that changes readings changes the dataset version in its own
+// transaction, so the API's cache validators never outlive data that a
+// killed run committed. (The run bumps it once more after the rollups.)
+const bumpVersionSQL = `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`
+
 // Batches commit without waiting for their WAL flush: a batch lost to a
 // server crash is simply copied again by the next run, and the run's last
 // transaction (rollup refresh, dataset version) commits synchronously, which
@@ -122,6 +127,9 @@ func (w *writer) copyDirect(ctx context.Context, b *batch) (batchOutcome, error)
 		if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
 			return fmt.Errorf("record rollup range: %w", err)
 		}
+		if _, err := tx.Exec(ctx, bumpVersionSQL); err != nil {
+			return fmt.Errorf("bump dataset version: %w", err)
+		}
 		out.inserted = n
 		return nil
 	})
@@ -188,6 +196,9 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 		if out.inserted+out.updated > 0 {
 			if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
 				return fmt.Errorf("record rollup range: %w", err)
+			}
+			if _, err := tx.Exec(ctx, bumpVersionSQL); err != nil {
+				return fmt.Errorf("bump dataset version: %w", err)
 			}
 		}
 		return nil
