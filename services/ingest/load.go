@@ -171,7 +171,7 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 	}
 	if runErr == nil && !cfg.DryRun {
 		refreshStart := time.Now()
-		ranges, err := rollup.Refresh(ctx, pool)
+		ranges, err := rollup.Refresh(ctx, pool, cfg.Workers)
 		if err != nil {
 			runErr = err
 		} else {

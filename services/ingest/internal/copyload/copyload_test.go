@@ -63,7 +63,7 @@ func load(t *testing.T, pool *pgxpool.Pool, name string, data []byte, opts ...co
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
 	}
-	if _, err := rollup.Refresh(ctx, pool); err != nil {
+	if _, err := rollup.Refresh(ctx, pool, 2); err != nil {
 		t.Fatalf("refresh rollups: %v", err)
 	}
 	return res

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sensorhub/sensorhub/db"
 )
@@ -72,7 +72,11 @@ func Pending(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
 }
 
 // Refresh recomputes every pending range and returns the ranges it refreshed.
-func Refresh(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
+// On plain PostgreSQL each range is recomputed by parts connections at once,
+// each for the series with series_id % parts = part; on TimescaleDB parts is
+// ignored.
+func Refresh(ctx context.Context, pool *pgxpool.Pool, parts int) ([]Range, error) {
+	parts = max(1, parts)
 	flavor, err := db.ReadFlavor(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -85,7 +89,7 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
 		if flavor == db.FlavorTimescaleDB {
 			err = refreshTimescale(ctx, pool, r)
 		} else {
-			err = refreshPlain(ctx, pool, r)
+			err = refreshPlain(ctx, pool, r, parts)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("refresh rollups %s to %s: %w", r.Lo.Format(time.RFC3339), r.Hi.Format(time.RFC3339), err)
@@ -95,18 +99,26 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
 }
 
 const (
-	refreshPlainSQL  = `SELECT sensorhub.refresh_rollups($1, $2)`
+	refreshPlainSQL  = `SELECT sensorhub.refresh_rollups($1, $2, $3, $4)`
 	deletePendingSQL = `DELETE FROM sensorhub.rollup_pending WHERE id = ANY($1)`
 )
 
-func refreshPlain(ctx context.Context, pool *pgxpool.Pool, r Range) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, refreshPlainSQL, r.Lo, r.Hi); err != nil {
+// refreshPlain recomputes r in parts transactions side by side. The pending
+// rows go only after every part committed; a part that committed before a
+// failure elsewhere is simply recomputed by the next run.
+func refreshPlain(ctx context.Context, pool *pgxpool.Pool, r Range, parts int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for part := range parts {
+		g.Go(func() error {
+			_, err := pool.Exec(gctx, refreshPlainSQL, r.Lo, r.Hi, part, parts)
 			return err
-		}
-		_, err := tx.Exec(ctx, deletePendingSQL, r.ids)
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
-	})
+	}
+	_, err := pool.Exec(ctx, deletePendingSQL, r.ids)
+	return err
 }
 
 const refreshCaggSQL = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`
