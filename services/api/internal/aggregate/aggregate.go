@@ -116,9 +116,9 @@ const (
 type Point struct {
 	// Time is the bucket's first instant, in the request's Location.
 	Time time.Time
-	// Values maps each requested function to int64 (count), float64, string
-	// (first and last of text series) or nil.
-	Values map[string]any
+	// Values holds the value of each of Result.Funcs, in that order: Int
+	// for count, Float, Text (first and last of text series) or Null.
+	Values []Value
 }
 
 // SeriesResult is one series' points, in the order of Request.Series.
@@ -134,6 +134,9 @@ type Result struct {
 	Source string
 	// Bucket is the bucket width used, chosen when the request asked for auto.
 	Bucket time.Duration
+	// Funcs are the functions of every point's Values: the requested ones,
+	// normalised (lower case, trimmed), first occurrence kept.
+	Funcs  []string
 	Series []SeriesResult
 }
 

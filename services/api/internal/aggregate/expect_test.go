@@ -104,7 +104,8 @@ func (b bucketAgg) value(f string) any {
 
 // expected is one expected point; filled says fill made it.
 type expected struct {
-	Point
+	Time   time.Time
+	Values map[string]any
 	filled bool
 }
 
@@ -128,7 +129,7 @@ func expectPoints(rs []reading, starts []time.Time, from, to time.Time, funcs []
 			for _, f := range funcs {
 				v[f] = a.value(f)
 			}
-			out = append(out, expected{Point: Point{Time: s, Values: v}})
+			out = append(out, expected{Time: s, Values: v})
 			continue
 		}
 		if fill == FillNone || fill == "" {
@@ -167,7 +168,7 @@ func expectPoints(rs []reading, starts []time.Time, from, to time.Time, funcs []
 				v[f] = aggs[prev].value(f)
 			}
 		}
-		out = append(out, expected{Point: Point{Time: s, Values: v}, filled: true})
+		out = append(out, expected{Time: s, Values: v, filled: true})
 	}
 	return out
 }
@@ -180,7 +181,7 @@ func approxEqual(a, b float64) bool {
 // comparePoints reports differences between got and want, exact for count,
 // min, max, first and last, to 1e-9 for sum, avg and stddev and for values
 // that fill interpolated. It reports the first few.
-func comparePoints(t *testing.T, what string, got []Point, want []expected) {
+func comparePoints(t *testing.T, what string, got []Point, funcs []string, want []expected) {
 	t.Helper()
 	errs := 0
 	report := func(format string, args ...any) {
@@ -193,7 +194,15 @@ func comparePoints(t *testing.T, what string, got []Point, want []expected) {
 		report("%d points, want %d", len(got), len(want))
 	}
 	for i := 0; i < len(got) && i < len(want); i++ {
-		g, w := got[i], want[i]
+		w := want[i]
+		if len(got[i].Values) != len(funcs) {
+			report("point %d has %d values for %d functions", i, len(got[i].Values), len(funcs))
+			continue
+		}
+		g := expected{Time: got[i].Time, Values: map[string]any{}}
+		for j, f := range funcs {
+			g.Values[f] = got[i].Values[j].Any()
+		}
 		if !g.Time.Equal(w.Time) {
 			report("point %d at %s, want %s", i, g.Time.UTC().Format(time.RFC3339), w.Time.UTC().Format(time.RFC3339))
 			continue

@@ -1,25 +1,68 @@
 package aggregate
 
+import "github.com/jackc/pgx/v5/pgtype"
+
 // cell is one non-empty bucket of one series as the query returned it.
 type cell struct {
 	bucket                             int // index into QueryPlan.Buckets
 	count                              int64
-	sum, min, max, stddev, first, last *float64
-	firstText, lastText                *string
+	sum, min, max, stddev, first, last pgtype.Float8
+	firstText, lastText                pgtype.Text
 }
 
-// value returns f's value: int64 for count, float64 or string, or nil.
-func (c *cell) value(f string) any {
+// Kind is what a Value holds.
+type Kind uint8
+
+// Value kinds.
+const (
+	Null  Kind = iota // no value: an empty bucket, stddev of fewer than two readings
+	Int               // Value.Int: count
+	Float             // Value.Float
+	Text              // Value.Text: first and last of text series
+)
+
+// Value is one aggregate of one bucket.
+type Value struct {
+	Kind  Kind
+	Int   int64
+	Float float64
+	Text  string
+}
+
+// Any returns v as int64, float64, string or nil.
+func (v Value) Any() any {
+	switch v.Kind {
+	case Int:
+		return v.Int
+	case Float:
+		return v.Float
+	case Text:
+		return v.Text
+	}
+	return nil
+}
+
+func num(f pgtype.Float8) Value {
+	if !f.Valid {
+		return Value{}
+	}
+	return Value{Kind: Float, Float: f.Float64}
+}
+
+func text(t pgtype.Text) Value { return Value{Kind: Text, Text: t.String} }
+
+// value returns f's value.
+func (c *cell) value(f string) Value {
 	switch f {
 	case FuncCount:
-		return c.count
+		return Value{Kind: Int, Int: c.count}
 	case FuncSum:
 		return num(c.sum)
 	case FuncAvg:
-		if c.sum == nil || c.count == 0 {
-			return nil
+		if !c.sum.Valid || c.count == 0 {
+			return Value{}
 		}
-		return *c.sum / float64(c.count)
+		return Value{Kind: Float, Float: c.sum.Float64 / float64(c.count)}
 	case FuncMin:
 		return num(c.min)
 	case FuncMax:
@@ -27,90 +70,83 @@ func (c *cell) value(f string) any {
 	case FuncStddev:
 		return num(c.stddev)
 	case FuncFirst:
-		if c.firstText != nil {
-			return *c.firstText
+		if c.firstText.Valid {
+			return text(c.firstText)
 		}
 		return num(c.first)
 	case FuncLast:
-		if c.lastText != nil {
-			return *c.lastText
+		if c.lastText.Valid {
+			return text(c.lastText)
 		}
 		return num(c.last)
 	}
-	return nil
+	return Value{}
 }
 
-func num(p *float64) any {
-	if p == nil {
-		return nil
-	}
-	return *p
-}
-
-func (c *cell) values(funcs []string) map[string]any {
-	m := make(map[string]any, len(funcs))
-	for _, f := range funcs {
-		m[f] = c.value(f)
-	}
-	return m
-}
-
-// interpolated are the functions FillLinear interpolates; the others are
+// interpolated reports whether FillLinear interpolates f; the others are
 // carried from the previous bucket.
-var interpolated = map[string]bool{FuncSum: true, FuncAvg: true, FuncMin: true, FuncMax: true, FuncStddev: true}
+func interpolated(f string) bool {
+	switch f {
+	case FuncSum, FuncAvg, FuncMin, FuncMax, FuncStddev:
+		return true
+	}
+	return false
+}
 
 // fillPoints turns one series' non-empty buckets (in bucket order) into
-// points as p.Fill asks.
+// points as p.Fill asks. The values of all points share one allocation.
 func fillPoints(p QueryPlan, cells []cell) []Point {
+	nf := len(p.Funcs)
 	if p.Fill == FillNone {
-		out := make([]Point, 0, len(cells))
+		out := make([]Point, len(cells))
+		vals := make([]Value, len(cells)*nf)
 		for i := range cells {
-			out = append(out, Point{Time: p.Buckets[cells[i].bucket], Values: cells[i].values(p.Funcs)})
+			v := vals[i*nf : (i+1)*nf : (i+1)*nf]
+			for j, f := range p.Funcs {
+				v[j] = cells[i].value(f)
+			}
+			out[i] = Point{Time: p.Buckets[cells[i].bucket], Values: v}
 		}
 		return out
 	}
-	out := make([]Point, 0, len(p.Buckets))
+	out := make([]Point, len(p.Buckets))
+	vals := make([]Value, len(p.Buckets)*nf)
 	var prev *cell // the last non-empty bucket before b
 	next := 0      // cells[next] is the first non-empty bucket at or after b
 	for b, start := range p.Buckets {
+		v := vals[b*nf : (b+1)*nf : (b+1)*nf]
+		out[b] = Point{Time: start, Values: v}
 		if next < len(cells) && cells[next].bucket == b {
 			prev = &cells[next]
 			next++
-			out = append(out, Point{Time: start, Values: prev.values(p.Funcs)})
+			for j, f := range p.Funcs {
+				v[j] = prev.value(f)
+			}
 			continue
 		}
-		vals := make(map[string]any, len(p.Funcs))
-		for _, f := range p.Funcs {
-			var v any
+		for j, f := range p.Funcs {
 			switch {
 			case f == FuncCount:
-				v = int64(0)
+				v[j] = Value{Kind: Int}
 			case p.Fill == FillNull || prev == nil:
-			case p.Fill == FillLinear && interpolated[f]:
+			case p.Fill == FillLinear && interpolated(f):
 				if next < len(cells) {
 					n := &cells[next]
-					v = lerp(prev.value(f), n.value(f), p.Buckets[prev.bucket].Sub(start).Seconds(), p.Buckets[n.bucket].Sub(start).Seconds())
+					v[j] = lerp(prev.value(f), n.value(f), p.Buckets[prev.bucket].Sub(start).Seconds(), p.Buckets[n.bucket].Sub(start).Seconds())
 				}
 			default: // previous, and linear's first and last
-				v = prev.value(f)
+				v[j] = prev.value(f)
 			}
-			vals[f] = v
 		}
-		out = append(out, Point{Time: start, Values: vals})
 	}
 	return out
 }
 
 // lerp interpolates between a, dx0 before the point (dx0 < 0), and b, dx1
-// after it; nil unless both are numbers.
-func lerp(a, b any, dx0, dx1 float64) any {
-	fa, ok := a.(float64)
-	if !ok {
-		return nil
+// after it; null unless both are numbers.
+func lerp(a, b Value, dx0, dx1 float64) Value {
+	if a.Kind != Float || b.Kind != Float {
+		return Value{}
 	}
-	fb, ok := b.(float64)
-	if !ok {
-		return nil
-	}
-	return fa + (fb-fa)*(-dx0)/(dx1-dx0)
+	return Value{Kind: Float, Float: a.Float + (b.Float-a.Float)*(-dx0)/(dx1-dx0)}
 }

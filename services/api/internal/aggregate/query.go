@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Every query has the parameters
@@ -103,7 +105,7 @@ func Query(ctx context.Context, q Querier, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Source: p.Source, Bucket: p.Bucket, Series: make([]SeriesResult, 0, len(req.Series))}
+	res := Result{Source: p.Source, Bucket: p.Bucket, Funcs: p.Funcs, Series: make([]SeriesResult, 0, len(req.Series))}
 	for _, s := range req.Series {
 		src := p.Source
 		if s.Type == TypeText {
@@ -124,33 +126,76 @@ func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) 
 	if !ok {
 		return nil, fmt.Errorf("aggregate: no query for source %q", p.Source)
 	}
-	buckets := make([]time.Time, len(p.Buckets))
+	buckets := make(bucketStarts, len(p.Buckets))
 	for i, b := range p.Buckets {
-		buckets[i] = b.UTC()
+		buckets[i] = bucketStart(b.UTC())
 	}
 	rows, err := q.Query(ctx, sql, numIDs, textIDs, buckets, p.From.UTC(), p.To.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
 	}
 	defer rows.Close()
-	out := map[int32][]cell{}
+	// Rows come by series, then bucket: they go into one slice, cut per
+	// series at the end.
+	all := make([]cell, 0, min(p.Points, 4096))
+	var ids []int32 // series id of all[starts[k]:starts[k+1]]
+	var starts []int
+	// One set of destinations for every row, so scanning allocates nothing.
+	var (
+		id, i int32
+		c     cell
+	)
+	dest := []any{&id, &i, &c.count, &c.sum, &c.min, &c.max, &c.stddev, &c.first, &c.last, &c.firstText, &c.lastText}
 	for rows.Next() {
-		var (
-			id int32
-			i  int32
-			c  cell
-		)
-		if err := rows.Scan(&id, &i, &c.count, &c.sum, &c.min, &c.max, &c.stddev, &c.first, &c.last, &c.firstText, &c.lastText); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("aggregate from %s: scan: %w", p.Source, err)
 		}
 		if i < 1 || int(i) > len(p.Buckets) {
 			return nil, fmt.Errorf("aggregate from %s: series %d: bucket index %d outside 1..%d", p.Source, id, i, len(p.Buckets))
 		}
 		c.bucket = int(i) - 1
-		out[id] = append(out[id], c)
+		all = append(all, c)
+		if len(ids) == 0 || ids[len(ids)-1] != id {
+			ids, starts = append(ids, id), append(starts, len(all)-1)
+		}
+	}
+	out := make(map[int32][]cell, len(ids))
+	for k, id := range ids {
+		end := len(all)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		out[id] = all[starts[k]:end:end]
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
 	}
 	return out, nil
+}
+
+// bucketStarts binds bucket starts as a timestamptz[]. pgx encodes a
+// []time.Time by boxing every element twice; this hands out pointers, which
+// box for free, so binding allocates nothing per bucket.
+type bucketStarts []bucketStart
+
+// bucketStart is one bucket start; *bucketStart is a pgtype.TimestamptzValuer.
+type bucketStart time.Time
+
+// Dimensions implements pgtype.ArrayGetter.
+func (b bucketStarts) Dimensions() []pgtype.ArrayDimension {
+	if b == nil {
+		return nil
+	}
+	return []pgtype.ArrayDimension{{Length: int32(len(b)), LowerBound: 1}}
+}
+
+// Index implements pgtype.ArrayGetter.
+func (b bucketStarts) Index(i int) any { return &b[i] }
+
+// IndexType implements pgtype.ArrayGetter.
+func (b bucketStarts) IndexType() any { return new(bucketStart) }
+
+// TimestamptzValue implements pgtype.TimestamptzValuer.
+func (s *bucketStart) TimestamptzValue() (pgtype.Timestamptz, error) {
+	return pgtype.Timestamptz{Time: time.Time(*s), Valid: true}, nil
 }

@@ -101,7 +101,7 @@ func check(t *testing.T, pool *pgxpool.Pool, name string, req Request, starts []
 				got.DeviceID, got.Parameter, got.Type, got.Source, s.DeviceID, s.Parameter, s.Type, src)
 		}
 		want := expectPoints(readings[[2]string{s.DeviceID, s.Parameter}], starts, req.From, req.To, req.Funcs, req.Fill)
-		comparePoints(t, fmt.Sprintf("%s %s/%s", name, s.DeviceID, s.Parameter), got.Points, want)
+		comparePoints(t, fmt.Sprintf("%s %s/%s", name, s.DeviceID, s.Parameter), got.Points, res.Funcs, want)
 	}
 }
 
@@ -178,16 +178,17 @@ func TestQueryHandComputed(t *testing.T) {
 					t.Errorf("%s: sources %s and %s", name, num.Source, txt.Series[0].Source)
 				}
 				for _, c := range []struct {
-					got  []Point
-					want []vals
-				}{{num.Series[0].Points, tc.temp}, {txt.Series[0].Points, tc.states}} {
+					got   []Point
+					funcs []string
+					want  []vals
+				}{{num.Series[0].Points, num.Funcs, tc.temp}, {txt.Series[0].Points, txt.Funcs, tc.states}} {
 					var want []expected
 					for h, v := range c.want {
 						if v != nil {
-							want = append(want, expected{Point: Point{Time: at("00:00:00").Add(time.Duration(h) * time.Hour), Values: v}, filled: v["count"] == int64(0)})
+							want = append(want, expected{Time: at("00:00:00").Add(time.Duration(h) * time.Hour), Values: v, filled: v["count"] == int64(0)})
 						}
 					}
-					comparePoints(t, name, c.got, want)
+					comparePoints(t, name, c.got, c.funcs, want)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -31,40 +32,10 @@ type AggregatesInput struct {
 	TZ        string    `query:"tz" default:"UTC" maxLength:"64" example:"Europe/Berlin" doc:"IANA time zone whose wall clock buckets align to; times in the response are rendered in it."`
 }
 
-// AggregatePoint is one bucket with the requested aggregates only.
-type AggregatePoint struct {
-	time   Timestamp
-	funcs  []string
-	values map[string]any
-}
-
-// MarshalJSON writes {"time": ..., "<func>": value, ...} in the requested order.
-func (p AggregatePoint) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 32+24*len(p.funcs))
-	b = append(b, `{"time":"`...)
-	b = appendTime(b, p.time.Time, p.time.OffsetMin)
-	b = append(b, '"')
-	for _, f := range p.funcs {
-		b = append(b, ',')
-		b = appendString(b, f)
-		b = append(b, ':')
-		switch v := p.values[f].(type) {
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case float64:
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				b = append(b, "null"...)
-			} else {
-				b = appendFloat(b, v)
-			}
-		case string:
-			b = appendString(b, v)
-		default:
-			b = append(b, "null"...)
-		}
-	}
-	return append(b, '}'), nil
-}
+// AggregatePoint is one bucket with the requested aggregates only. It
+// describes the body in the OpenAPI document; writeAggregates writes it:
+// {"time": ..., "<func>": value, ...} in the requested order.
+type AggregatePoint struct{}
 
 // Schema implements huma.SchemaProvider.
 func (AggregatePoint) Schema(huma.Registry) *huma.Schema {
@@ -113,12 +84,14 @@ type AggregatesBody struct {
 	Series        []AggregateSeries `json:"series" doc:"One entry per matched series, by parameter."`
 }
 
-// AggregatesOutput is the response of GET /v1/aggregates.
+// AggregatesOutput is the response of GET /v1/aggregates; its body, an
+// AggregatesBody, is written by hand (see writeAggregates).
 type AggregatesOutput struct {
-	Body AggregatesBody
+	Body func(huma.Context)
 }
 
 func (h *handlers) registerAggregates(api huma.API) {
+	registry := api.OpenAPI().Components.Schemas
 	huma.Register(api, authenticated(huma.Operation{
 		OperationID: "aggregate-readings",
 		Method:      http.MethodGet,
@@ -128,6 +101,11 @@ func (h *handlers) registerAggregates(api huma.API) {
 			"to a time zone's wall clock, served from the coarsest fitting rollup or the raw readings.",
 		Tags:   []string{"readings"},
 		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "OK", Content: map[string]*huma.MediaType{
+				mediaJSON: {Schema: registry.Schema(reflect.TypeFor[AggregatesBody](), true, "AggregatesBody")},
+			}},
+		},
 	}), h.aggregates)
 }
 
@@ -168,12 +146,8 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 		funcs = []string{aggregate.FuncAvg}
 	}
 
-	sc := scope.From(ctx)
-	found, err := h.Store.ListSeries(ctx, sc, store.SeriesFilter{DeviceID: in.DeviceID, Parameters: in.Parameter, Prefix: in.Prefix, Glob: in.Glob}, h.Limits.MaxPoints+1)
+	found, err := h.aggregateSeries(ctx, in)
 	if err != nil {
-		return nil, h.problem(ctx, err)
-	}
-	if err := matchedAll(in, found); err != nil {
 		return nil, err
 	}
 	if len(found) > in.MaxPoints {
@@ -196,20 +170,110 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 		return nil, h.problem(ctx, err)
 	}
 
-	usedFuncs := normalisedFuncs(funcs)
-	out := &AggregatesOutput{Body: AggregatesBody{
-		Source: res.Source, Bucket: aggregate.FormatBucket(res.Bucket), BucketSeconds: int64(res.Bucket / time.Second),
-		From: zonedTime(in.From.In(loc)), To: zonedTime(in.To.In(loc)), TZ: loc.String(),
-		Series: make([]AggregateSeries, 0, len(res.Series)),
-	}}
-	for _, s := range res.Series {
-		as := AggregateSeries{DeviceID: s.DeviceID, Parameter: s.Parameter, Type: s.Type, Source: s.Source, Points: make([]AggregatePoint, 0, len(s.Points))}
-		for _, p := range s.Points {
-			as.Points = append(as.Points, AggregatePoint{time: zonedTime(p.Time.In(loc)), funcs: usedFuncs, values: p.Values})
-		}
-		out.Body.Series = append(out.Body.Series, as)
+	return &AggregatesOutput{Body: func(hctx huma.Context) {
+		buf := getBuffer()
+		defer putBuffer(buf)
+		*buf = appendAggregates((*buf)[:0], &res, in.From, in.To, loc)
+		writeJSON(hctx, *buf)
+	}}, nil
+}
+
+// appendAggregates appends res as an AggregatesBody, ending in a newline as
+// encoding/json's Encoder does.
+func appendAggregates(b []byte, res *aggregate.Result, from, to time.Time, loc *time.Location) []byte {
+	b = append(b, `{"source":`...)
+	b = appendString(b, res.Source)
+	b = append(b, `,"bucket":`...)
+	b = appendString(b, aggregate.FormatBucket(res.Bucket))
+	b = append(b, `,"bucket_seconds":`...)
+	b = strconv.AppendInt(b, int64(res.Bucket/time.Second), 10)
+	b = append(b, `,"from":`...)
+	b = appendTimestamp(b, zonedTime(from.In(loc)))
+	b = append(b, `,"to":`...)
+	b = appendTimestamp(b, zonedTime(to.In(loc)))
+	b = append(b, `,"tz":`...)
+	b = appendString(b, loc.String())
+	b = append(b, `,"series":[`...)
+	// Each function's key, `,"avg":`, once per response.
+	keys := make([][]byte, len(res.Funcs))
+	for j, f := range res.Funcs {
+		keys[j] = append(appendString([]byte{','}, f), ':')
 	}
-	return out, nil
+	for i := range res.Series {
+		s := &res.Series[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"device_id":`...)
+		b = appendString(b, s.DeviceID)
+		b = append(b, `,"parameter":`...)
+		b = appendString(b, s.Parameter)
+		b = append(b, `,"type":`...)
+		b = appendString(b, s.Type)
+		b = append(b, `,"source":`...)
+		b = appendString(b, s.Source)
+		b = append(b, `,"points":[`...)
+		for k := range s.Points {
+			p := &s.Points[k]
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"time":`...)
+			b = appendTimestamp(b, zonedTime(p.Time.In(loc)))
+			for j := range p.Values {
+				b = append(b, keys[j]...)
+				b = appendAggregateValue(b, p.Values[j])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendAggregateValue appends v; NaN and infinities, which JSON lacks, are null.
+func appendAggregateValue(b []byte, v aggregate.Value) []byte {
+	switch v.Kind {
+	case aggregate.Int:
+		return strconv.AppendInt(b, v.Int, 10)
+	case aggregate.Float:
+		if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
+			return append(b, "null"...)
+		}
+		return appendFloat(b, v.Float)
+	case aggregate.Text:
+		return appendString(b, v.Text)
+	}
+	return append(b, "null"...)
+}
+
+// aggregateSeries resolves the series in.Parameter, in.Prefix or in.Glob
+// name, answering 404 as matchedAll says.
+func (h *handlers) aggregateSeries(ctx context.Context, in *AggregatesInput) ([]store.Series, error) {
+	sc := scope.From(ctx)
+	var (
+		key     string
+		version int64
+		cache   bool
+	)
+	if len(in.Parameter) > 0 {
+		key = seriesCacheKey(sc, in.DeviceID, in.Parameter...)
+		var found []store.Series
+		if found, version, cache = h.series.get(ctx, key); found != nil {
+			return found, nil
+		}
+	}
+	found, err := h.Store.ListSeries(ctx, sc, store.SeriesFilter{DeviceID: in.DeviceID, Parameters: in.Parameter, Prefix: in.Prefix, Glob: in.Glob}, h.Limits.MaxPoints+1)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	if err := matchedAll(in, found); err != nil {
+		return nil, err
+	}
+	if cache {
+		h.series.put(key, version, found)
+	}
+	return found, nil
 }
 
 // matchedAll answers 404 when nothing matched, or when parameters were
@@ -243,21 +307,6 @@ func matchedAll(in *AggregatesInput, found []store.Series) error {
 	}
 	return huma.Error404NotFound("no series of device "+in.DeviceID+" match",
 		&huma.ErrorDetail{Location: loc, Value: value, Message: "matches no series"})
-}
-
-// normalisedFuncs is the engine's normalisation of the requested functions:
-// lower case, trimmed, first occurrence kept.
-func normalisedFuncs(funcs []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, f := range funcs {
-		g := strings.ToLower(strings.TrimSpace(f))
-		if !seen[g] {
-			seen[g] = true
-			out = append(out, g)
-		}
-	}
-	return out
 }
 
 // zonedTime renders t at its own zone's offset, or in UTC when that offset

@@ -63,6 +63,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Draining reports that shutdown has begun, so /readyz fails.
 	Draining func() bool
+	// series caches resolutions of named series; nil disables it.
+	series *seriesCache
 }
 
 // handlers implements the operations.
@@ -172,7 +174,9 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	s.api = NewAPI(mux)
 	// Middleware first: huma binds it when an operation registers.
 	s.api.UseMiddleware(authenticate(s.api, o.Auth, o.RateLimit, o.Logger))
-	s.api.UseMiddleware(newValidators(d, o).middleware)
+	v := newValidators(d, o)
+	d.series = newSeriesCache(v.versions)
+	s.api.UseMiddleware(v.middleware)
 	Register(s.api, d)
 	if o.MetricsGatherer != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))

@@ -1,10 +1,16 @@
 package httpapi
 
 import (
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
@@ -51,4 +57,82 @@ func BenchmarkProcessRequest(b *testing.B) {
 			b.SetBytes(n)
 		}
 	})
+}
+
+// benchServer serves 8 days of one reading a minute of two series (one
+// numeric with offsets, one text), rollups refreshed, configured as the
+// API runs in bench/api.sh: auth off, metrics and a JSON access log at info
+// level (to io.Discard).
+func benchServer(b *testing.B) (http.Handler, string) {
+	d := dbtest.New(b)
+	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rs []seed.Reading
+	for i := range 8 * 24 * 60 {
+		t := start.Add(time.Duration(i)*time.Minute + 1234567*time.Nanosecond/1000*1000)
+		rs = append(rs, seed.Reading{DeviceID: "device.bench", Parameter: "parameter.num", Time: t.In(berlin), Num: seed.Num(float64(i%977)*1.37 + 0.1)})
+		if i%10 == 0 {
+			rs = append(rs, seed.Reading{DeviceID: "device.bench", Parameter: "parameter.text", Time: t, Text: seed.Text(fmt.Sprintf("state %d", i%7))})
+		}
+	}
+	if err := seed.Load(b.Context(), d.Pool, rs); err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	deps := testDeps(openPool(b, d.DSN))
+	if err := deps.Store.RegisterMetrics(reg); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewServer(deps, Options{Auth: auth.Disabled(), RequestTimeout: 10 * time.Second, Metrics: reg,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s.Handler(), "device_id=device.bench&parameter=parameter.num"
+}
+
+// benchGet requests path of h serially and reports, besides ns/op (which
+// includes waiting for PostgreSQL), the process's own CPU time per request
+// (cpu-ns/op: the API's share, as PostgreSQL runs in other processes).
+func benchGet(b *testing.B, h http.Handler, path string, minBytes int) {
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK || w.Body.Len() < minBytes {
+			b.Fatalf("status %d, %d bytes: %.300s", w.Code, w.Body.Len(), w.Body.String())
+		}
+		return w
+	}
+	get() // warm the pool and the prepared statements
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for b.Loop() {
+		get()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAggregates is bench/api.sh's aggregate request: 7 days of 1-hour
+// buckets of one series, served from rollup_1h.
+func BenchmarkAggregates(b *testing.B) {
+	h, series := benchServer(b)
+	benchGet(b, h, "/v1/aggregates?"+series+"&from=2024-03-02T00:00:00Z&to=2024-03-09T00:00:00Z&bucket=1h&agg=avg", 168*40)
+}
+
+// BenchmarkReadings is bench/api.sh's readings request: the first page of
+// 1,000 readings of one series.
+func BenchmarkReadings(b *testing.B) {
+	h, series := benchServer(b)
+	benchGet(b, h, "/v1/readings?"+series+"&limit=1000", 1000*40)
 }

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"math"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -157,10 +159,36 @@ func utcTimePtr(t *time.Time) *Timestamp {
 
 // MarshalJSON implements json.Marshaler.
 func (ts Timestamp) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 36)
+	return appendTimestamp(make([]byte, 0, 36), ts), nil
+}
+
+// appendTimestamp appends ts as a JSON string.
+func appendTimestamp(b []byte, ts Timestamp) []byte {
 	b = append(b, '"')
 	b = appendTime(b, ts.Time, ts.OffsetMin)
-	return append(b, '"'), nil
+	return append(b, '"')
+}
+
+// Response bodies are built in pooled buffers; buffers that grew beyond
+// maxPooledBuffer are left to the garbage collector.
+const maxPooledBuffer = 1 << 20
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		buffers.Put(b)
+	}
+}
+
+// writeJSON answers 200 with body, a whole JSON document.
+func writeJSON(hctx huma.Context, body []byte) {
+	hctx.SetHeader("Content-Type", mediaJSON)
+	hctx.SetHeader("Content-Length", strconv.Itoa(len(body)))
+	hctx.SetStatus(http.StatusOK)
+	_, _ = hctx.BodyWriter().Write(body) // a write error means the client left
 }
 
 // UnmarshalJSON implements json.Unmarshaler, keeping the offset.

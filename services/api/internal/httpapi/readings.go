@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -83,7 +82,8 @@ type ReadingsPage struct {
 }
 
 // ReadingsOutput is the response of GET /v1/readings; its body is written
-// by hand so that exports can stream.
+// by hand, so that exports can stream and pages cost no reflection (see
+// appendReadingsPage).
 type ReadingsOutput struct {
 	Link string `header:"Link" doc:"<URL of the next page>; rel=\"next\" while there are more readings."`
 	Body func(huma.Context)
@@ -134,12 +134,9 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 		return nil, invalidParam("to", in.To.Format(time.RFC3339Nano), "must be after from")
 	}
 	desc := in.Order == "desc"
-	series, err := h.Store.FindSeries(ctx, sc, in.DeviceID, in.Parameter)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, seriesNotFound(in.DeviceID, in.Parameter)
-	}
+	series, err := h.findSeries(ctx, sc, in.DeviceID, in.Parameter)
 	if err != nil {
-		return nil, h.problem(ctx, err)
+		return nil, err
 	}
 	q := store.ReadingsQuery{SeriesID: series.ID, From: from, To: to, Desc: desc}
 	if in.Cursor != "" {
@@ -177,27 +174,80 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	page := ReadingsPage{
-		DeviceID: series.DeviceID, Parameter: series.Parameter, Type: series.Type, Order: in.Order,
-		From: utcTimePtr(from), To: utcTimePtr(to), Readings: make([]ReadingItem, 0, min(len(rs), limit)),
-	}
 	out := &ReadingsOutput{}
+	var next string
 	if len(rs) > limit {
 		rs = rs[:limit]
-		page.NextCursor = h.Cursors.Encode(cursor.Position{SeriesID: series.ID, Last: rs[limit-1].Time, Desc: desc, From: from, To: to})
-		out.Link = "<" + nextPageURL(in, page.NextCursor) + `>; rel="next"`
-	}
-	for i := range rs {
-		page.Readings = append(page.Readings, ReadingItem{Time: readingTime(&rs[i], utc), Value: Value{rs[i]}})
+		next = h.Cursors.Encode(cursor.Position{SeriesID: series.ID, Last: rs[limit-1].Time, Desc: desc, From: from, To: to})
+		out.Link = "<" + nextPageURL(in, next) + `>; rel="next"`
 	}
 	out.Body = func(hctx huma.Context) {
-		hctx.SetHeader("Content-Type", mediaJSON)
-		hctx.SetStatus(http.StatusOK)
-		enc := json.NewEncoder(hctx.BodyWriter())
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(page) // a write error means the client left
+		buf := getBuffer()
+		defer putBuffer(buf)
+		*buf = appendReadingsPage((*buf)[:0], &series, in.Order, from, to, rs, utc, next)
+		writeJSON(hctx, *buf)
 	}
 	return out, nil
+}
+
+// appendReadingsPage appends a ReadingsPage, ending in a newline as
+// encoding/json's Encoder does.
+func appendReadingsPage(b []byte, s *store.Series, order string, from, to *time.Time, rs []store.Reading, utc bool, next string) []byte {
+	b = append(b, `{"device_id":`...)
+	b = appendString(b, s.DeviceID)
+	b = append(b, `,"parameter":`...)
+	b = appendString(b, s.Parameter)
+	b = append(b, `,"type":`...)
+	b = appendString(b, s.Type)
+	b = append(b, `,"order":`...)
+	b = appendString(b, order)
+	if from != nil {
+		b = append(b, `,"from":`...)
+		b = appendTimestamp(b, utcTime(*from))
+	}
+	if to != nil {
+		b = append(b, `,"to":`...)
+		b = appendTimestamp(b, utcTime(*to))
+	}
+	b = append(b, `,"readings":[`...)
+	for i := range rs {
+		r := &rs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"time":"`...)
+		b = appendTime(b, r.Time, readingOffset(r, utc))
+		b = append(b, `","value":`...)
+		b = appendValue(b, r)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if next != "" {
+		b = append(b, `,"next_cursor":`...)
+		b = appendString(b, next)
+	}
+	return append(b, "}\n"...)
+}
+
+// findSeries returns the in-scope series (device, parameter), from the
+// series cache when it is there, or answers 404.
+func (h *handlers) findSeries(ctx context.Context, sc scope.Scope, device, parameter string) (store.Series, error) {
+	key := seriesCacheKey(sc, device, parameter)
+	found, version, cache := h.series.get(ctx, key)
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	series, err := h.Store.FindSeries(ctx, sc, device, parameter)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Series{}, seriesNotFound(device, parameter)
+	}
+	if err != nil {
+		return store.Series{}, h.problem(ctx, err)
+	}
+	if cache {
+		h.series.put(key, version, []store.Series{series})
+	}
+	return series, nil
 }
 
 // nextPageURL is the request's URL, relative to the server, with cursor set.

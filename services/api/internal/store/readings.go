@@ -70,16 +70,21 @@ func (q ReadingsQuery) args(sc scope.Scope, limit any) []any {
 }
 
 // readingScanner scans rows of (time, utc_offset_min, value_num, value_text)
-// without allocating per row (text values excepted).
+// without allocating per row (text values excepted): the destinations, and
+// the slice that passes them, are made once.
 type readingScanner struct {
 	t    time.Time
 	off  int16
 	num  pgtype.Float8
 	text pgtype.Text
+	dest []any
 }
 
 func (rs *readingScanner) scan(rows pgx.Rows) (Reading, error) {
-	if err := rows.Scan(&rs.t, &rs.off, &rs.num, &rs.text); err != nil {
+	if rs.dest == nil {
+		rs.dest = []any{&rs.t, &rs.off, &rs.num, &rs.text}
+	}
+	if err := rows.Scan(rs.dest...); err != nil {
 		return Reading{}, err
 	}
 	return Reading{Time: rs.t, OffsetMin: rs.off, Num: rs.num.Float64, Text: rs.text.String, IsText: rs.text.Valid}, nil
