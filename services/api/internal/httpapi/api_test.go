@@ -787,6 +787,8 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 		`sensorhub_db_pool_acquire_wait_seconds_total `,
 		`sensorhub_http_response_size_bytes_count{method="GET",route="/v1/readings"} 2`,
 		`sensorhub_build_info{goversion="go`,
+		`sensorhub_db_query_duration_seconds_count{operation="readings"} 1`,
+		`sensorhub_db_query_duration_seconds_count{operation="export_open"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)

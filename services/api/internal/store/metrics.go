@@ -8,7 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// RegisterMetrics registers the store's gauges on reg: the pool's
+// RegisterMetrics registers the store's metrics on reg: the duration of
+// each database operation (sensorhub_db_query_duration_seconds), the pool's
 // connections (sensorhub_db_pool_*) and the dataset's state
 // (sensorhub_dataset_last_load_timestamp_seconds,
 // sensorhub_rollup_pending_ranges), read from the database at scrape time.
@@ -27,6 +28,7 @@ func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 			Name: "sensorhub_db_pool_acquire_wait_seconds_total", Help: "Time requests spent waiting for a pool connection.",
 		}, func() float64 { return s.pool.Stat().AcquireDuration().Seconds() }),
 		&datasetCollector{s: s},
+		s.queryDuration,
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

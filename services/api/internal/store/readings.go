@@ -92,6 +92,7 @@ func (rs *readingScanner) scan(rows pgx.Rows) (Reading, error) {
 
 // Readings returns up to limit readings of q's series, in q's order.
 func (s *Store) Readings(ctx context.Context, sc scope.Scope, q ReadingsQuery, limit int) ([]Reading, error) {
+	defer s.observe("readings")()
 	rows, err := s.pool.Query(ctx, q.sql(), q.args(sc, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("read readings: %w", translate(ctx, err))
@@ -133,6 +134,7 @@ type Export struct {
 
 // ExportReadings opens an export of every reading of q's series.
 func (s *Store) ExportReadings(ctx context.Context, sc scope.Scope, q ReadingsQuery) (*Export, error) {
+	defer s.observe("export_open")()
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("export: begin: %w", translate(ctx, err))
@@ -239,6 +241,7 @@ type GraphRows struct {
 // Graph runs the process_request query: up to limit readings matching q,
 // ordered by device, parameter and time.
 func (s *Store) Graph(ctx context.Context, sc scope.Scope, q GraphQuery, limit int) (*GraphRows, error) {
+	defer s.observe("graph_open")()
 	rows, err := s.pool.Query(ctx, graphSeriesSQL, scopeArgs(sc, nullable(q.DeviceID), nullable(q.Parameter))...)
 	if err != nil {
 		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))

@@ -34,6 +34,7 @@ ORDER BY s.device_id`
 
 // Devices lists the devices that have in-scope series, by id.
 func (s *Store) Devices(ctx context.Context, sc scope.Scope) ([]Device, error) {
+	defer s.observe("devices")()
 	rows, err := s.pool.Query(ctx, devicesSQL, scopeArgs(sc)...)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", translate(ctx, err))
@@ -138,6 +139,7 @@ WHERE ` + scopeFilter + `
 
 // FindSeries returns the in-scope series (deviceID, parameter), or ErrNotFound.
 func (s *Store) FindSeries(ctx context.Context, sc scope.Scope, deviceID, parameter string) (Series, error) {
+	defer s.observe("find_series")()
 	var x Series
 	if err := scanSeries(s.pool.QueryRow(ctx, findSeriesSQL, scopeArgs(sc, deviceID, parameter)...), &x); err != nil {
 		return Series{}, fmt.Errorf("find series %s/%s: %w", deviceID, parameter, translate(ctx, err))
@@ -155,6 +157,7 @@ LIMIT $10`
 // ListSeries returns up to limit in-scope series matching f, by device and
 // parameter.
 func (s *Store) ListSeries(ctx context.Context, sc scope.Scope, f SeriesFilter, limit int) ([]Series, error) {
+	defer s.observe("list_series")()
 	rows, err := s.pool.Query(ctx, listSeriesSQL, scopeArgs(sc, append(f.args(), limit)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list series: %w", translate(ctx, err))
@@ -204,12 +207,14 @@ LIMIT $10`
 
 // ListSeriesLatest is ListSeries with each series' newest reading.
 func (s *Store) ListSeriesLatest(ctx context.Context, sc scope.Scope, f SeriesFilter, limit int) ([]SeriesLatest, error) {
+	defer s.observe("list_series_latest")()
 	return s.seriesLatest(ctx, listSeriesLatestSQL, sc, f, limit)
 }
 
 // Latest returns the newest reading of up to limit in-scope series matching
 // f; series without readings are left out.
 func (s *Store) Latest(ctx context.Context, sc scope.Scope, f SeriesFilter, limit int) ([]SeriesLatest, error) {
+	defer s.observe("latest")()
 	return s.seriesLatest(ctx, latestSQL, sc, f, limit)
 }
 

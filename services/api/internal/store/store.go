@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/services/api/internal/scope"
@@ -53,11 +54,25 @@ func PoolConfig(dsn string, size int, statementTimeout time.Duration) (*pgxpool.
 
 // Store runs the API's queries on a pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool          *pgxpool.Pool
+	queryDuration *prometheus.HistogramVec
 }
 
 // New returns a Store reading through pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sensorhub_db_query_duration_seconds",
+		Help:    "Time the API's database operations took, by operation (a fixed set of names).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"operation"})}
+}
+
+// observe starts timing operation op; call the result when it is done. The
+// label is one of the store's own operation names, never request data.
+func (s *Store) observe(op string) func() {
+	start := time.Now()
+	return func() { s.queryDuration.WithLabelValues(op).Observe(time.Since(start).Seconds()) }
+}
 
 // Types of series values, as sensorhub.series.value_type has them.
 const (
@@ -101,6 +116,7 @@ func scopeArgs(sc scope.Scope, rest ...any) []any {
 
 // SchemaVersion returns the newest applied migration, for readiness.
 func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	defer s.observe("schema_version")()
 	v, err := db.DBVersion(ctx, s.pool)
 	if err != nil {
 		return 0, translate(ctx, err)
@@ -113,6 +129,7 @@ const datasetVersionSQL = `SELECT version FROM sensorhub.dataset_state`
 // DatasetVersion returns the dataset's version, which every load changes:
 // the basis of the API's cache validators.
 func (s *Store) DatasetVersion(ctx context.Context) (int64, error) {
+	defer s.observe("dataset_version")()
 	var v int64
 	if err := s.pool.QueryRow(ctx, datasetVersionSQL).Scan(&v); err != nil {
 		return 0, fmt.Errorf("read dataset version: %w", translate(ctx, err))
@@ -181,5 +198,6 @@ type Querier interface {
 // the store's pool; database errors it returns are translated like the
 // store's own, other errors pass through unchanged.
 func (s *Store) Run(ctx context.Context, fn func(context.Context, Querier) error) error {
+	defer s.observe("aggregates")()
 	return translate(ctx, fn(ctx, s.pool))
 }
