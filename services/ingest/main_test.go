@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -211,6 +212,55 @@ func TestExitStatuses(t *testing.T) {
 	}
 	if !bytes.Contains(rej, []byte(`"line":2`)) || !bytes.Contains(rej, []byte(`"field":"timestamp"`)) {
 		t.Errorf("rejects file %s lacks line 2 / field timestamp", rej)
+	}
+}
+
+// TestServesMetricsWhileLoading scrapes the job's /metrics in the middle of
+// a load: stdin stays open, so the job waits for more input after the
+// readings the test wrote.
+func TestServesMetricsWhileLoading(t *testing.T) {
+	d := dbtest.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := ingestCmd(t, d.DSN, "load", "-metrics-addr", addr, "-format", "ndjson", "-")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // the normal path waits for it below
+	for i := range 3 {
+		fmt.Fprintf(stdin, `{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:0%d:00Z","value":%d}`+"\n", i, i)
+	}
+	// Poll the job's endpoint until it has counted the three readings.
+	var body string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if strings.Contains(body, `sensorhub_ingest_readings_total{result="read"} 3`) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(body, `sensorhub_ingest_readings_total{result="read"} 3`) || !strings.Contains(body, "sensorhub_ingest_bytes_total") {
+		t.Fatalf("/metrics while loading lacks the three readings read:\n%s\n%s", body, out.String())
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out.String())
 	}
 }
 

@@ -63,16 +63,21 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		return fail(fmt.Errorf("read: %w", err))
 	}
 
-	empty, detected, err := rd.detect(br)
-	if err != nil {
-		return fail(err)
-	}
-	if empty {
-		rd.err = io.EOF
-		return rd, nil
-	}
-	if rd.format == Auto {
-		rd.format = detected
+	// Forced NDJSON needs no look ahead: lines are parsed as they arrive, so
+	// a stream that stays open (a pipe, a tail) flows reading by reading
+	// instead of waiting for the detection window to fill.
+	if rd.format != NDJSON {
+		empty, detected, err := rd.detect(br)
+		if err != nil {
+			return fail(err)
+		}
+		if empty {
+			rd.err = io.EOF
+			return rd, nil
+		}
+		if rd.format == Auto {
+			rd.format = detected
+		}
 	}
 	switch rd.format {
 	case Reference:
