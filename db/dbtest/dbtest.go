@@ -5,7 +5,7 @@
 // which takes milliseconds, and the clone is dropped when the test ends.
 //
 // Where PostgreSQL comes from is decided once per process: TEST_DATABASE_URL
-// if set, else a timescale/timescaledb container when a Docker engine
+// if set, else a TimescaleDB container (DefaultImage) when a Docker engine
 // answers, else an ephemeral cluster from the PostgreSQL binaries on this
 // machine (see package localpg). Without any of them tests fail, unless
 // SENSORHUB_SKIP_DB=1 makes them skip.
