@@ -1,0 +1,263 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/db/seed"
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
+
+// These tests put toxiproxy between the API's pool and a real PostgreSQL and
+// check the API's promises during database faults: data requests fail fast
+// with a 5xx problem (never a 500, never a hang), /readyz fails while the
+// database is away and /healthz does not, and the pool recovers on its own.
+
+const (
+	faultRequestTimeout   = time.Second
+	faultStatementTimeout = 500 * time.Millisecond
+	// faultAnswerWithin is how long a request may take during a fault: the
+	// request timeout plus room for a loaded CI machine.
+	faultAnswerWithin = 1500 * time.Millisecond
+)
+
+// faultPaths are data requests that each reach the database.
+var faultPaths = []string{
+	"/v1/devices",
+	"/v1/series?device_id=d",
+	"/v1/latest?device_id=d",
+	"/v1/readings?device_id=d&parameter=p",
+	"/v1/aggregates?device_id=d&parameter=p&from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z",
+}
+
+// faultEnv is the API serving through a toxiproxy proxy to a test database.
+type faultEnv struct {
+	proxy  *toxiproxy.Proxy
+	ts     *testServer
+	client *http.Client
+}
+
+// newFaultEnv seeds a fresh database, starts a proxy in front of it and the
+// API on a pool whose connections go through the proxy. Everything it starts
+// is closed when t ends, after which no goroutine of the test may remain.
+func newFaultEnv(t *testing.T) *faultEnv {
+	t.Helper()
+	d := dbtest.New(t)
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	if err := seed.Load(t.Context(), d.Pool, []seed.Reading{
+		{DeviceID: "d", Parameter: "p", Time: at, Num: seed.Num(1)},
+		{DeviceID: "d", Parameter: "p", Time: at.Add(time.Minute), Num: seed.Num(2)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so it runs last: after the server, pool and proxy
+	// below are closed. The database harness's own goroutines predate it.
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
+
+	pc, err := store.PoolConfig(d.DSN, 4, faultStatementTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := net.JoinHostPort(pc.ConnConfig.Host, strconv.Itoa(int(pc.ConnConfig.Port)))
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	proxy := toxiproxy.NewProxy(srv, "pg", "127.0.0.1:0", upstream)
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	host, port, err := net.SplitHostPort(proxy.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnConfig.Host, pc.ConnConfig.Port = host, uint16(p)
+	pc.ConnConfig.ConnectTimeout = faultRequestTimeout
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+
+	ts := newTestServer(t, pool, func(_ *Deps, o *Options) { o.RequestTimeout = faultRequestTimeout })
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	t.Cleanup(client.CloseIdleConnections) // runs before newTestServer's hs.Close
+	return &faultEnv{proxy: proxy, ts: ts, client: client}
+}
+
+// get requests path on the API with the env's own client (whose idle
+// connections are closed at the end, for goleak), validating the response
+// against the OpenAPI document, and reports how long the answer took.
+func (e *faultEnv) get(t *testing.T, path string) (response, time.Duration) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.ts.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v (after %v)", path, err, time.Since(start))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", path, err)
+	}
+	took := time.Since(start)
+	r := response{Response: resp, Body: body}
+	validateResponse(t, req, r)
+	return r, took
+}
+
+// wantFastProblem requests path and checks the answer is a 5xx problem
+// (never 500) that came within faultAnswerWithin; it returns the status.
+func (e *faultEnv) wantFastProblem(t *testing.T, path string) int {
+	t.Helper()
+	r, took := e.get(t, path)
+	if took > faultAnswerWithin {
+		t.Errorf("GET %s: answered after %v, want within %v", path, took.Round(time.Millisecond), faultAnswerWithin)
+	}
+	switch r.StatusCode {
+	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	default:
+		t.Errorf("GET %s: status %d after %v, want 503 or 504; body %.500s", path, r.StatusCode, took.Round(time.Millisecond), r.Body)
+		return r.StatusCode
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("GET %s: Content-Type %q, want application/problem+json", path, ct)
+	}
+	var p problem
+	if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.StatusCode || p.Title == "" {
+		t.Errorf("GET %s: not a problem document (%v): %s", path, err, r.Body)
+	}
+	return r.StatusCode
+}
+
+// wantOK checks every data request and /readyz succeed.
+func (e *faultEnv) wantOK(t *testing.T) {
+	t.Helper()
+	for _, path := range append([]string{"/readyz", "/healthz"}, faultPaths...) {
+		if r, _ := e.get(t, path); r.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d, want 200; body %.500s", path, r.StatusCode, r.Body)
+		}
+	}
+}
+
+// waitReady polls until /readyz and every data request succeed again.
+func (e *faultEnv) waitReady(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, within, func() bool {
+		for _, path := range append([]string{"/readyz"}, faultPaths...) {
+			if r, _ := e.get(t, path); r.StatusCode != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	}, "/readyz and every data request to succeed again")
+	return time.Since(start)
+}
+
+// TestDatabaseDown stops the proxy, which closes the pool's connections and
+// refuses new ones: data requests must answer 503 problems within the
+// request timeout, /readyz 503 and /healthz 200. Once the proxy is back the
+// pool must recover on its own.
+func TestDatabaseDown(t *testing.T) {
+	e := newFaultEnv(t)
+	e.wantOK(t) // the pool holds connections that the outage will cut
+
+	e.proxy.Stop()
+	for round := range 2 { // the second round meets no stale connection
+		for _, path := range faultPaths {
+			if status := e.wantFastProblem(t, path); status != http.StatusServiceUnavailable {
+				t.Errorf("round %d: GET %s during the outage: %d, want 503", round, path, status)
+			}
+		}
+		r, took := e.get(t, "/readyz")
+		if r.StatusCode != http.StatusServiceUnavailable || took > faultAnswerWithin {
+			t.Errorf("round %d: /readyz during the outage: %d after %v, want 503 within %v", round, r.StatusCode, took, faultAnswerWithin)
+		}
+		if r, _ := e.get(t, "/healthz"); r.StatusCode != http.StatusOK {
+			t.Errorf("round %d: /healthz during the outage: %d, want 200", round, r.StatusCode)
+		}
+	}
+
+	if err := e.proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovered %v after the database came back", e.waitReady(t, 10*time.Second).Round(time.Millisecond))
+	e.wantOK(t)
+}
+
+// TestDatabaseSlow delays every answer of the database beyond the request
+// timeout: requests must end in a 5xx problem within the timeout, not hang;
+// once the delay is gone they succeed again.
+func TestDatabaseSlow(t *testing.T) {
+	e := newFaultEnv(t)
+	e.wantOK(t)
+
+	latency := 2 * faultRequestTimeout
+	toxic := `{"name":"lat","type":"latency","stream":"downstream","attributes":{"latency":` +
+		strconv.FormatInt(latency.Milliseconds(), 10) + `}}`
+	if _, err := e.proxy.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[int]int{}
+	for _, path := range faultPaths {
+		statuses[e.wantFastProblem(t, path)]++
+	}
+	r, took := e.get(t, "/readyz")
+	if r.StatusCode != http.StatusServiceUnavailable || took > faultAnswerWithin {
+		t.Errorf("/readyz with %v latency: %d after %v, want 503 within %v", latency, r.StatusCode, took, faultAnswerWithin)
+	}
+	t.Logf("with %v latency and a %v request timeout, data requests answered (status: count) %v", latency, faultRequestTimeout, statuses)
+
+	if err := e.proxy.Toxics.RemoveToxic(t.Context(), "lat"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovered %v after the latency was removed", e.waitReady(t, 10*time.Second).Round(time.Millisecond))
+	e.wantOK(t)
+}
+
+// TestConnectionsReset makes the proxy reset every connection as soon as
+// data flows: requests must answer 503 problems at once, and succeed again
+// once the toxic is gone.
+func TestConnectionsReset(t *testing.T) {
+	e := newFaultEnv(t)
+	e.wantOK(t)
+
+	if _, err := e.proxy.Toxics.AddToxicJson(strings.NewReader(
+		`{"name":"reset","type":"reset_peer","stream":"upstream","attributes":{"timeout":0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range faultPaths {
+		if status := e.wantFastProblem(t, path); status != http.StatusServiceUnavailable {
+			t.Errorf("GET %s with connections reset: %d, want 503", path, status)
+		}
+	}
+	if r, _ := e.get(t, "/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with connections reset: %d, want 503", r.StatusCode)
+	}
+	if err := e.proxy.Toxics.RemoveToxic(t.Context(), "reset"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovered %v after the resets stopped", e.waitReady(t, 10*time.Second).Round(time.Millisecond))
+	e.wantOK(t)
+}
