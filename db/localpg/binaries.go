@@ -119,3 +119,31 @@ func (b binaries) chown(path string) error {
 	}
 	return nil
 }
+
+// letTraverse makes every folder above path traversable (o+x, never read)
+// for the cluster owner when we run as root on its behalf: a checkout in a
+// private folder (mktemp -d, a 0700 home) would otherwise keep the postgres
+// account from reaching its own data folder.
+func (b binaries) letTraverse(path string) error {
+	if b.owner == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", path, err)
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", dir, err)
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(dir, st.Mode().Perm()|0o001); err != nil {
+				return fmt.Errorf("let %s traverse %s: %w", b.owner.name, dir, err)
+			}
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
+}

@@ -121,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := os.Mkdir(c.data, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
+	if err := bins.letTraverse(c.data); err != nil {
+		return nil, err
+	}
 	if err := bins.chown(c.data); err != nil {
 		return nil, err
 	}

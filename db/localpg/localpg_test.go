@@ -325,3 +325,29 @@ func dyingChild(how string) {
 		time.Sleep(time.Minute)
 	}
 }
+
+// TestPersistentInPrivateFolder starts a cluster in a checkout that lies in a
+// 0700 folder, as `mktemp -d && git clone` leaves it: as root the postgres
+// account must still reach its data folder.
+func TestPersistentInPrivateFolder(t *testing.T) {
+	requireBinaries(t)
+	parent, err := os.MkdirTemp("", "localpg-private-") // 0700
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	cfg := Config{Dir: filepath.Join(parent, "checkout", ".data", "postgres"), Logger: testLogger(t)}
+	c, err := Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("start in a private folder: %v", err)
+	}
+	t.Cleanup(func() { Shutdown(context.Background(), cfg) })
+	conn, err := pgx.Connect(t.Context(), c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+	if st, err := os.Stat(parent); err != nil || st.Mode().Perm()&0o044 != 0 {
+		t.Errorf("the private folder became readable by others: %v %v", st.Mode(), err)
+	}
+}
