@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -517,4 +519,47 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if err := d.Pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM sensorhub.readings) + (SELECT count(*) FROM sensorhub.series)`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("dry run left %d rows (%v)", n, err)
 	}
+}
+
+// TestRollupFirstAndLastAtEdges checks the picks of first and last where a
+// shortcut could go wrong: readings a microsecond apart at both edges of a
+// bucket, loaded in shuffled order, negative and huge values, a bucket
+// holding a single reading, and year 9999, where seconds since the epoch no
+// longer hold microseconds exactly in a float8.
+func TestRollupFirstAndLastAtEdges(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
+		var want []seed.Reading
+		add := func(param string, at time.Time, v float64) {
+			want = append(want, seed.Reading{DeviceID: "edge", Parameter: param, Time: at, Num: seed.Num(v)})
+		}
+		for _, base := range []time.Time{
+			time.Date(2024, 3, 31, 0, 59, 0, 0, time.UTC),            // the minute before an hour and a DST change in Europe
+			time.Date(9999, 12, 30, 23, 58, 0, 0, time.UTC),          // far from the epoch
+			time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),              // the epoch itself
+			time.Date(2023, 12, 31, 23, 59, 59, 999998000, time.UTC), // readings straddling a day
+		} {
+			us := time.Microsecond
+			// The later of two neighbours holds the smaller value at the
+			// start and the earlier one at the end, so a tie broken by
+			// value would pick the wrong reading both times.
+			add("p", base, 7)
+			add("p", base.Add(us), -1e100)
+			add("p", base.Add(time.Minute-2*us), 1e-300)
+			add("p", base.Add(time.Minute-us), -0.5)
+			add("p", base.Add(time.Minute), 42) // alone in the next minute
+			add("q", base.Add(30*time.Second), 3.25)
+		}
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(want), func(i, j int) { want[i], want[j] = want[j], want[i] })
+
+		var buf bytes.Buffer
+		for _, r := range want {
+			fmt.Fprintf(&buf, `{"device_id":%q,"parameter":%q,"timestamp":%q,"value":%v}`+"\n",
+				r.DeviceID, r.Parameter, r.Time.Format(time.RFC3339Nano), strconv.FormatFloat(*r.Num, 'g', -1, 64))
+		}
+		rejects := &sliceRejects{}
+		if res := load(t, d.Pool, "edges.ndjson", buf.Bytes(), copyload.WithBatchSize(5), copyload.WithRejects(rejects)); res.Inserted != int64(len(want)) || res.Err != nil {
+			t.Fatalf("loaded %d of %d (%v); rejects %+v", res.Inserted, len(want), res.Err, rejects.r)
+		}
+		assertRollupsMatch(t, d.Pool, want)
+	})
 }
