@@ -5,6 +5,12 @@
 # same table and indexes, and prints rows/s of both, their ratio and ingest's
 # peak RSS.
 #
+# The job also refreshes the rollups (on plain PostgreSQL, ~0.7 rollup rows per
+# reading at one reading a minute), which the readings-only \copy does not
+# do. So the run also times `psql \copy` of the very rollup rows the job
+# computed, and compares the whole job with \copy of readings + rollups: the
+# same final database, loaded as fast as PostgreSQL loads a CSV.
+#
 #   bench/ingest.sh                 # 10M readings (20 devices x 50 params x 10,000 points)
 #   POINTS=1000 bench/ingest.sh     # 1M, for a quick look
 #
@@ -56,6 +62,9 @@ inserted=$(grep '"msg":"ingest finished"' "$out/ingest.log" | sed -E 's/.*"inser
 echo "exporting the same readings as CSV" >&2
 psql -q "$(db bench_ingest)" -c "\\copy (SELECT series_id, time, utc_offset_min, value_num, value_text FROM sensorhub.readings) TO '$out/readings.csv' CSV"
 psql -q "$(db bench_ingest)" -c "\\copy (SELECT series_id, device_id, parameter, value_type FROM sensorhub.series) TO '$out/series.csv' CSV"
+for w in 1m 1h 1d; do
+  psql -q "$(db bench_ingest)" -c "\\copy sensorhub.rollup_$w TO '$out/rollup_$w.csv' CSV"
+done
 range=$(psql -qAt "$(db bench_ingest)" -c "SELECT min(time), max(time) FROM sensorhub.readings" | tr '|' ' ')
 read -r lo_d lo_t hi_d hi_t <<<"$range"
 
@@ -68,14 +77,24 @@ echo "psql \\copy" >&2
 copy_start=$(date +%s.%N)
 psql -q "$(db bench_copy)" -c "\\copy sensorhub.readings FROM '$out/readings.csv' CSV"
 copy_end=$(date +%s.%N)
+rollup_start=$(date +%s.%N)
+for w in 1m 1h 1d; do
+  psql -q "$(db bench_copy)" -c "\\copy sensorhub.rollup_$w FROM '$out/rollup_$w.csv' CSV"
+done
+rollup_end=$(date +%s.%N)
+rollup_rows=$(psql -qAt "$(db bench_copy)" -c "SELECT (SELECT count(*) FROM sensorhub.rollup_1m) + (SELECT count(*) FROM sensorhub.rollup_1h) + (SELECT count(*) FROM sensorhub.rollup_1d)")
 copied=$(psql -qAt "$(db bench_copy)" -c "SELECT count(*) FROM sensorhub.readings")
 [ "$copied" = "$N" ] || { echo "psql copied $copied of $N readings" >&2; exit 1; }
 
-awk -v n="$N" -v load_ns="$load_ns" -v wall="$ingest_wall" -v rss="$ingest_rss_kb" -v cs="$copy_start" -v ce="$copy_end" 'BEGIN {
-  load_s = load_ns / 1e9; copy_s = ce - cs
+awk -v n="$N" -v load_ns="$load_ns" -v wall="$ingest_wall" -v rss="$ingest_rss_kb" -v cs="$copy_start" -v ce="$copy_end" \
+    -v rs="$rollup_start" -v re="$rollup_end" -v rn="$rollup_rows" 'BEGIN {
+  load_s = load_ns / 1e9; copy_s = ce - cs; rollup_s = re - rs; state_s = copy_s + rollup_s
   printf "readings                     %d\n", n
   printf "psql \\copy (baseline)        %8.1f s  %10.0f rows/s\n", copy_s, n / copy_s
   printf "ingest load phase            %8.1f s  %10.0f rows/s  ratio %.2fx\n", load_s, n / load_s, copy_s / load_s
   printf "ingest whole run (+rollups)  %8.1f s  %10.0f rows/s  ratio %.2fx\n", wall, n / wall, copy_s / wall
+  printf "psql \\copy of its %d rollup rows %5.1f s\n", rn, rollup_s
+  printf "psql \\copy readings + rollups %7.1f s  %10.0f rows/s\n", state_s, n / state_s
+  printf "ingest whole run vs that      %7s    %10s         ratio %.2fx\n", "", "", state_s / wall
   printf "ingest peak RSS              %8.1f MB\n", rss / 1024
 }'
