@@ -190,6 +190,9 @@ func legacyUnavailable(r response, took time.Duration) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		return fmt.Errorf("process_request: 503 with Content-Type %q, want application/json", ct)
 	}
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		return fmt.Errorf("process_request: 503 with Retry-After %q, want 1 like the other endpoints' 503s", ra)
+	}
 	var body map[string]any
 	if err := json.Unmarshal(r.Body, &body); err != nil {
 		return fmt.Errorf("process_request: 503 body is not JSON (%v): %.500s", err, r.Body)
