@@ -71,12 +71,7 @@ type faultEnv struct {
 func newFaultEnv(t *testing.T) *faultEnv {
 	t.Helper()
 	d := dbtest.New(t)
-	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
-	readings := make([]seed.Reading, faultSeeded)
-	for i := range readings {
-		readings[i] = seed.Reading{DeviceID: "d", Parameter: "p", Time: at.Add(time.Duration(i) * time.Minute), Num: seed.Num(float64(i))}
-	}
-	if err := seed.Load(t.Context(), d.Pool, readings); err != nil {
+	if err := seed.Load(t.Context(), d.Pool, faultReadings()); err != nil {
 		t.Fatal(err)
 	}
 	// Registered first, so it runs last: after the server, pool and proxy
@@ -84,11 +79,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	leaks := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
 
-	pc, err := store.PoolConfig(d.DSN, 4, faultStatementTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.ConnConfig.RuntimeParams["application_name"] = faultAppName
+	pc := faultPoolConfig(t, d.DSN)
 	upstream := net.JoinHostPort(pc.ConnConfig.Host, strconv.Itoa(int(pc.ConnConfig.Port)))
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	proxy := toxiproxy.NewProxy(srv, "pg", "127.0.0.1:0", upstream)
@@ -105,17 +96,54 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	pc.ConnConfig.Host, pc.ConnConfig.Port = host, uint16(p)
+	e := serveFaultAPI(t, pc, nil)
+	e.proxy, e.db = proxy, d
+	return e
+}
+
+// faultReadings are what the fault tests seed: faultSeeded readings of
+// series d/p, valued 0, 1, ... a minute apart.
+func faultReadings() []seed.Reading {
+	at := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	readings := make([]seed.Reading, faultSeeded)
+	for i := range readings {
+		readings[i] = seed.Reading{DeviceID: "d", Parameter: "p", Time: at.Add(time.Duration(i) * time.Minute), Num: seed.Num(float64(i))}
+	}
+	return readings
+}
+
+// faultPoolConfig is the API's pool configuration for dsn with the fault
+// tests' short timeouts, and faultAppName so its sessions can be counted.
+func faultPoolConfig(t *testing.T, dsn string) *pgxpool.Config {
+	t.Helper()
+	pc, err := store.PoolConfig(dsn, 4, faultStatementTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnConfig.RuntimeParams["application_name"] = faultAppName
 	pc.ConnConfig.ConnectTimeout = faultRequestTimeout
+	return pc
+}
+
+// serveFaultAPI opens the API's pool with pc and serves the API on it with
+// the fault tests' request timeout, then change (when not nil); both are
+// closed when t ends.
+func serveFaultAPI(t *testing.T, pc *pgxpool.Config, change func(*Deps, *Options)) *faultEnv {
+	t.Helper()
 	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-
-	ts := newTestServer(t, pool, func(_ *Deps, o *Options) { o.RequestTimeout = faultRequestTimeout })
+	ts := newTestServer(t, pool, func(d *Deps, o *Options) {
+		o.RequestTimeout = faultRequestTimeout
+		if change != nil {
+			change(d, o)
+		}
+	})
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	t.Cleanup(client.CloseIdleConnections) // runs before newTestServer's hs.Close
-	return &faultEnv{proxy: proxy, ts: ts, client: client, pool: pool, db: d}
+	return &faultEnv{ts: ts, client: client, pool: pool}
 }
 
 // get requests path on the API with the env's own client (whose idle
@@ -123,24 +151,36 @@ func newFaultEnv(t *testing.T) *faultEnv {
 // against the OpenAPI document, and reports how long the answer took.
 func (e *faultEnv) get(t *testing.T, path string) (response, time.Duration) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.ts.url+path, nil)
+	r, took, err := e.do(t, path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r, took
+}
+
+// do is get for any goroutine: it returns the failure of the exchange
+// rather than ending the test (validateResponse reports a response that
+// breaks the OpenAPI document with t.Errorf, which any goroutine may call).
+func (e *faultEnv) do(t *testing.T, path string) (response, time.Duration, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.ts.url+path, nil)
+	if err != nil {
+		return response{}, 0, fmt.Errorf("GET %s: %w", path, err)
 	}
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v (after %v)", path, err, time.Since(start))
+		return response{}, time.Since(start), fmt.Errorf("GET %s: %w (after %v)", path, err, time.Since(start))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", path, err)
-	}
 	took := time.Since(start)
+	if err != nil {
+		return response{}, took, fmt.Errorf("GET %s: read body: %w (after %v)", path, err, took)
+	}
 	r := response{Response: resp, Body: body}
 	validateResponse(t, req, r)
-	return r, took
+	return r, took, nil
 }
 
 // wantFastProblem requests path and checks the answer is a 5xx problem
@@ -157,14 +197,22 @@ func (e *faultEnv) wantFastProblem(t *testing.T, path string) int {
 		t.Errorf("GET %s: status %d after %v, want 503 or 504; body %.500s", path, r.StatusCode, took.Round(time.Millisecond), r.Body)
 		return r.StatusCode
 	}
+	if err := notProblem(r); err != nil {
+		t.Errorf("GET %s: %v", path, err)
+	}
+	return r.StatusCode
+}
+
+// notProblem returns why r is not a problem document of its status, or nil.
+func notProblem(r response) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("GET %s: Content-Type %q, want application/problem+json", path, ct)
+		return fmt.Errorf("%d with Content-Type %q, want application/problem+json", r.StatusCode, ct)
 	}
 	var p problem
 	if err := json.Unmarshal(r.Body, &p); err != nil || p.Status != r.StatusCode || p.Title == "" {
-		t.Errorf("GET %s: not a problem document (%v): %s", path, err, r.Body)
+		return fmt.Errorf("%d is not a problem document of that status (%v): %.500s", r.StatusCode, err, r.Body)
 	}
-	return r.StatusCode
+	return nil
 }
 
 // wantFastLegacy requests the original service's endpoint and checks it
