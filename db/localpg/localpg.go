@@ -62,6 +62,7 @@ type Cluster struct {
 	bins      binaries
 	data      string // PGDATA
 	root      string // ephemeral folder removed by Stop; "" when persistent
+	logFile   string // the server's log, kept across restarts
 	port      int
 	timescale bool
 	reused    bool
@@ -98,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if c.data, err = filepath.Abs(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", cfg.Dir, err)
 	}
+	c.logFile = filepath.Join(c.data, "postgres.log")
 	st, err := Inspect(ctx, c.data)
 	if err != nil {
 		return nil, err
@@ -127,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := bins.chown(c.data); err != nil {
 		return nil, err
 	}
-	if err := c.initAndStart(ctx, cfg, filepath.Join(c.data, "postgres.log"), c.data); err != nil {
+	if err := c.initAndStart(ctx, cfg, c.data); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -152,12 +154,12 @@ func (c *Cluster) startEphemeral(ctx context.Context, cfg Config) error {
 		os.RemoveAll(root)
 		return err
 	}
-	c.root, c.data = root, filepath.Join(root, "data")
+	c.root, c.data, c.logFile = root, filepath.Join(root, "data"), filepath.Join(root, "postgres.log")
 	if c.reaper, err = startReaper(c.bins, c.data, root); err != nil {
 		os.RemoveAll(root)
 		return err
 	}
-	if err := c.initAndStart(ctx, cfg, filepath.Join(root, "postgres.log"), root); err != nil {
+	if err := c.initAndStart(ctx, cfg, root); err != nil {
 		return errors.Join(err, c.Stop(context.WithoutCancel(ctx)))
 	}
 	return nil
@@ -166,7 +168,7 @@ func (c *Cluster) startEphemeral(ctx context.Context, cfg Config) error {
 // initAndStart runs initdb when needed, writes our settings and starts the
 // server, retrying on another free port when a port we picked was taken in
 // the meantime.
-func (c *Cluster) initAndStart(ctx context.Context, cfg Config, logFile, socketDir string) error {
+func (c *Cluster) initAndStart(ctx context.Context, cfg Config, socketDir string) error {
 	if _, err := os.Stat(filepath.Join(c.data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		if err := c.initdb(ctx, cfg.Ephemeral); err != nil {
 			return err
@@ -188,9 +190,9 @@ func (c *Cluster) initAndStart(ctx context.Context, cfg Config, logFile, socketD
 			return err
 		}
 		start := time.Now()
-		err := c.bins.run(ctx, "pg_ctl", "start", "-D", c.data, "-l", logFile, "-w", "-t", fmt.Sprint(int(startTimeout.Seconds())), "-s")
+		err := c.bins.run(ctx, "pg_ctl", "start", "-D", c.data, "-l", c.logFile, "-w", "-t", fmt.Sprint(int(startTimeout.Seconds())), "-s")
 		if err != nil {
-			logTail := tail(logFile, 2000)
+			logTail := tail(c.logFile, 2000)
 			if cfg.Port == 0 && attempt < 3 && strings.Contains(logTail, "already in use") {
 				c.logger.Warn("picked port was taken, retrying", "port", port)
 				continue
@@ -199,7 +201,7 @@ func (c *Cluster) initAndStart(ctx context.Context, cfg Config, logFile, socketD
 		}
 		c.port = port
 		if err := c.waitReady(ctx); err != nil {
-			return fmt.Errorf("start cluster in %s: %w\n%s", c.data, err, tail(logFile, 2000))
+			return fmt.Errorf("start cluster in %s: %w\n%s", c.data, err, tail(c.logFile, 2000))
 		}
 		c.logger.Info("cluster started", "dir", c.data, "port", port, "preload", preload, "timescaledb", c.timescale, "took", time.Since(start).Round(time.Millisecond))
 		return nil
@@ -388,6 +390,33 @@ func (c *Cluster) CreateDatabase(ctx context.Context, dbname string) error {
 		return fmt.Errorf("create database %s: %w", dbname, err)
 	}
 	c.logger.Info("database created", "name", dbname)
+	return nil
+}
+
+// Restart restarts the server as an operator's `pg_ctl restart -m fast`
+// would: sessions are disconnected (committed work is kept), the server
+// stops, and it starts again on the same data folder with the same settings
+// and port. It returns once the server answers queries again. Meanwhile
+// clients see their connections end and new ones refused or told the
+// server is starting, which is what tests of reconnection need. Restart
+// must not run concurrently with Stop, nor after it.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.data, "postmaster.pid")); err != nil {
+		return fmt.Errorf("restart cluster in %s: not running: %w", c.data, err)
+	}
+	start := time.Now()
+	// The port stays: it lives in settingsFile, which a restart rereads.
+	// -l is needed although the server logs there already: without it the
+	// new server would inherit our output pipe and run would never return.
+	err := c.bins.run(ctx, "pg_ctl", "restart", "-D", c.data, "-l", c.logFile, "-m", "fast",
+		"-w", "-t", fmt.Sprint(int(startTimeout.Seconds())), "-s")
+	if err != nil {
+		return fmt.Errorf("restart cluster in %s on port %d: %w\n%s", c.data, c.port, err, tail(c.logFile, 2000))
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return fmt.Errorf("restart cluster in %s: %w\n%s", c.data, err, tail(c.logFile, 2000))
+	}
+	c.logger.Info("cluster restarted", "dir", c.data, "port", c.port, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -166,6 +166,13 @@ func TestPersistentReuseAndRestart(t *testing.T) {
 	if !st.Initialized || !st.Running || st.Port != first.Port() {
 		t.Errorf("Inspect = %+v, want initialized and running on %d", st, first.Port())
 	}
+	// A reused cluster restarts too, logging where Start would have.
+	if err := second.Restart(ctx); err != nil {
+		t.Fatalf("Restart of the reused cluster: %v", err)
+	}
+	if got := query[int](t, second.DSN("postgres"), "SELECT v FROM kept"); got != 42 || second.Port() != first.Port() {
+		t.Errorf("after Restart: kept.v = %d on port %d, want 42 on %d", got, second.Port(), first.Port())
+	}
 
 	if err := Shutdown(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -195,6 +202,66 @@ func TestPersistentReuseAndRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
 		t.Errorf("persistent cluster files gone after Stop: %v", err)
+	}
+}
+
+// TestEphemeralRestart restarts a running cluster: sessions from before are
+// cut, and afterwards a new postmaster serves the same data, settings and
+// port. A stopped cluster refuses to restart.
+func TestEphemeralRestart(t *testing.T) {
+	requireBinaries(t)
+	ctx := t.Context()
+	c, err := Start(ctx, Config{Ephemeral: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	port := c.Port()
+	held, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close(context.Background())
+	if _, err := held.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	oldPID, _, err := readPostmasterPID(c.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := c.Restart(ctx); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	t.Logf("restarted in %v", time.Since(start).Round(time.Millisecond))
+
+	newPID, pidPort, err := readPostmasterPID(c.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newPID == oldPID || processAlive(oldPID) {
+		t.Errorf("postmaster %d → %d (old alive: %v), want a new process and the old one gone", oldPID, newPID, processAlive(oldPID))
+	}
+	if c.Port() != port || pidPort != port {
+		t.Errorf("port %d (postmaster.pid: %d) after the restart, want %d as before", c.Port(), pidPort, port)
+	}
+	var one int
+	if err := held.QueryRow(ctx, "SELECT 1").Scan(&one); err == nil {
+		t.Error("a session from before the restart still answers; a fast restart disconnects it")
+	}
+	if got := query[int](t, c.DSN("postgres"), "SELECT v FROM kept"); got != 42 {
+		t.Errorf("kept.v = %d after the restart, want 42", got)
+	}
+	if got := query[string](t, c.DSN("postgres"), "SHOW fsync"); got != "off" {
+		t.Errorf("fsync = %q after the restart, want off as the ephemeral settings say", got)
+	}
+
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx); err == nil {
+		t.Error("Restart of a stopped cluster succeeded")
 	}
 }
 

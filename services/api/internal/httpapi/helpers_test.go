@@ -168,9 +168,12 @@ func newTestServer(t *testing.T, pool *pgxpool.Pool, change func(*Deps, *Options
 	return &testServer{Server: s, url: hs.URL, registry: reg}
 }
 
-// testLogger writes through t.Log, for failures only.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// testLogger writes warnings and errors through t.Log, for failures only.
+func testLogger(t *testing.T) *slog.Logger { return testLoggerAt(t, slog.LevelWarn) }
+
+// testLoggerAt writes records of level and above through t.Log.
+func testLoggerAt(t *testing.T, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 type tWriter struct{ t *testing.T }

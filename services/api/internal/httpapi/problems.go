@@ -101,17 +101,24 @@ func legacyBadRequest(format string, args ...any) error {
 }
 
 // legacyProblem is problem in the original service's error shape; its
-// internal errors keep that service's "Server Failure".
+// internal errors keep that service's "Server Failure". Only the body
+// changes: the headers problem chose (Retry-After on a 503) stay, as they do
+// on this endpoint's errors from middleware (writeError).
 func (h *handlers) legacyProblem(ctx context.Context, err error) error {
+	p := h.problem(ctx, err)
 	var se huma.StatusError
-	if !errors.As(h.problem(ctx, err), &se) {
+	if !errors.As(p, &se) {
 		return &LegacyError{status: http.StatusInternalServerError, Message: "Server Failure"}
 	}
 	switch status := se.GetStatus(); {
 	case status >= 500 && status != http.StatusServiceUnavailable:
 		return &LegacyError{status: http.StatusInternalServerError, Message: "Server Failure"}
 	default:
-		return &LegacyError{status: status, Message: se.Error()}
+		var le error = &LegacyError{status: status, Message: se.Error()}
+		if he := huma.HeadersError(nil); errors.As(p, &he) {
+			le = huma.ErrorWithHeaders(le, he.GetHeaders())
+		}
+		return le
 	}
 }
 
