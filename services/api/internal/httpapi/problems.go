@@ -194,33 +194,46 @@ func writeError(api huma.API, ctx huma.Context, err error) {
 	_ = huma.WriteErr(api, ctx, status, msg, details...)
 }
 
-// rejectUnstorableText answers 400 for query parameters that are not valid
-// UTF-8 or contain NUL: PostgreSQL text cannot hold them, so no series can
-// match, and they must not reach the database as an internal error.
+// rejectUnstorableText answers 400 for a query string that net/url cannot
+// parse (a malformed percent-escape, a semicolon) or whose parameters are
+// not valid UTF-8 or contain NUL: PostgreSQL text cannot hold them, so no
+// series can match, and they must not reach the database as an internal
+// error. The problem names the first such parameter in the query's order.
 func rejectUnstorableText(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		u := ctx.URL()
-		q, err := url.ParseQuery(u.RawQuery)
-		bad, badValue := "", ""
-		if err != nil {
-			bad = "(query string)"
-		}
-		for name, values := range q {
-			for _, v := range values {
-				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) || !utf8.ValidString(name) {
-					bad, badValue = name, v
-				}
-			}
-		}
-		if bad == "" {
+		name, value, reason := badQueryParam(ctx.URL().RawQuery)
+		if reason == "" {
 			next(ctx)
 			return
 		}
-		msg := "query parameter " + strconv.Quote(bad) + " is not valid UTF-8 text without NUL characters"
-		if err != nil {
-			msg = "malformed query string: " + err.Error()
-		}
-		writeError(api, ctx, huma.Error400BadRequest(msg,
-			&huma.ErrorDetail{Location: "query." + strings.ToValidUTF8(bad, "\ufffd"), Value: strings.ToValidUTF8(badValue, "\ufffd"), Message: "not valid UTF-8 text without NUL characters"}))
+		name, value = strings.ToValidUTF8(name, "\ufffd"), strings.ToValidUTF8(value, "\ufffd")
+		writeError(api, ctx, huma.Error400BadRequest("query parameter "+strconv.Quote(name)+": "+reason,
+			&huma.ErrorDetail{Location: "query." + name, Value: value, Message: reason}))
 	}
+}
+
+// badQueryParam returns the first parameter of a raw query string that is
+// malformed or not storable text, and why; reason is "" when there is none.
+// It splits the query as url.ParseQuery does, which skips the pairs it
+// cannot parse rather than say which they are.
+func badQueryParam(rawQuery string) (name, value, reason string) {
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		rawName, rawValue, _ := strings.Cut(pair, "=")
+		if strings.Contains(pair, ";") {
+			return rawName, rawValue, "a semicolon does not separate query parameters; use &"
+		}
+		name, errName := url.QueryUnescape(rawName)
+		value, errValue := url.QueryUnescape(rawValue)
+		switch {
+		case errName != nil:
+			return rawName, rawValue, "malformed percent-escape in the name"
+		case errValue != nil:
+			return name, rawValue, "malformed percent-escape in the value"
+		case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
+			return name, value, "the name is not valid UTF-8 text without NUL characters"
+		case !utf8.ValidString(value) || strings.ContainsRune(value, 0):
+			return name, value, "not valid UTF-8 text without NUL characters"
+		}
+	}
+	return "", "", ""
 }
