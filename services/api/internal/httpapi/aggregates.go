@@ -291,7 +291,9 @@ func matchedAll(in *AggregatesInput, found []store.Series) error {
 			}
 		}
 		if len(missing) > 0 {
+			// Both are named, as seriesNotFound does: either may be the wrong one.
 			return huma.Error404NotFound(fmt.Sprintf("device %s has no series %s", in.DeviceID, strings.Join(missing, ", ")),
+				&huma.ErrorDetail{Location: "query.device_id", Value: in.DeviceID, Message: "no such device, or it has none of these parameters"},
 				&huma.ErrorDetail{Location: "query.parameter", Value: missing, Message: "no such series"})
 		}
 	}
