@@ -20,7 +20,7 @@ import (
 // AggregatesInput is a bucketed aggregate query over series of one device.
 type AggregatesInput struct {
 	DeviceID  string    `query:"device_id" required:"true" minLength:"1" maxLength:"256" example:"device.foo" doc:"Device id."`
-	Parameter []string  `query:"parameter,explode" maxItems:"1000" doc:"Parameter names; repeat for several. Give exactly one of parameter, prefix and glob."`
+	Parameter []string  `query:"parameter,explode" maxItems:"1000" maxLength:"256" doc:"Parameter names; repeat for several. Give exactly one of parameter, prefix and glob."`
 	Prefix    string    `query:"prefix" maxLength:"256" example:"parameter." doc:"All parameters of the device that start with this prefix."`
 	Glob      string    `query:"glob" maxLength:"256" example:"tenantA.*.datasourceC.**" doc:"All parameters of the device matching this glob (* within one segment, ** across segments)."`
 	From      time.Time `query:"from" required:"true" example:"2024-03-07T00:00:00Z" doc:"Start of the range, inclusive (RFC 3339)."`
