@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,6 +144,11 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 		}
 	}
 	if len(funcs) == 0 {
+		// An empty agg= is absent, as for every parameter; blanks and commas
+		// alone are a mistake, not a request for the default.
+		if slices.ContainsFunc(in.Agg, func(a string) bool { return a != "" }) {
+			return nil, invalidParam("agg", in.Agg, "names no aggregate; want count, sum, avg, min, max, first, last or stddev")
+		}
 		funcs = []string{aggregate.FuncAvg}
 	}
 
