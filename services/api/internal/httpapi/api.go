@@ -181,7 +181,9 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	if o.MetricsGatherer != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))
 	}
-	mux.HandleFunc("GET /", notFound)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, notFoundDetail, nil)
+	})
 	h := newHandlers(d)
 	m, err := newMetrics(o.Metrics, o.Version, func() bool {
 		_, err := h.ready(context.Background())
@@ -214,12 +216,4 @@ func (h *handlers) ctxLogger(ctx context.Context) *slog.Logger {
 		return h.log.With("request_id", id)
 	}
 	return h.log
-}
-
-// notFound answers GET requests for paths the API does not have with a
-// problem document rather than the mux's plain text.
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusNotFound)
-	_, _ = w.Write([]byte(`{"title":"Not Found","status":404,"detail":"no such endpoint; the API is described at /openapi.json and /docs"}` + "\n"))
 }

@@ -19,7 +19,10 @@ import (
 // numbers with every digit, text as strings, timestamps at their original
 // offsets, application/json, and 400 {"message": string} for bad input.
 
-const legacyOperationID = "process-request"
+const (
+	legacyOperationID = "process-request"
+	legacyPath        = "/api/v1/core/process_request"
+)
 
 // queryInt is an integer query parameter that huma passes through
 // unparsed, so that a malformed value gets this endpoint's own 400 shape.
@@ -69,7 +72,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 	huma.Register(api, authenticated(huma.Operation{
 		OperationID: legacyOperationID,
 		Method:      http.MethodGet,
-		Path:        "/api/v1/core/process_request",
+		Path:        legacyPath,
 		Summary:     "Readings in the original service's format",
 		Description: "The original sensor-target service's contract. Without filters it returns every reading (up to the server's limit). " +
 			"Errors are {\"message\": ...}, not problem documents.",

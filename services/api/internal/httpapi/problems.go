@@ -194,6 +194,32 @@ func writeError(api huma.API, ctx huma.Context, err error) {
 	_ = huma.WriteErr(api, ctx, status, msg, details...)
 }
 
+// notFoundDetail is the detail of the 404 for a path the API does not have.
+const notFoundDetail = "no such endpoint; the API is described at /openapi.json and /docs"
+
+// writeProblem answers outside huma (unknown paths and methods, the limits
+// middleware enforces, panics) in the shape huma's answers have: a problem
+// document, or the original service's {"message": ...} on its endpoint.
+// header is added to the response.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, header http.Header) {
+	for name, values := range header {
+		w.Header()[name] = values
+	}
+	var body []byte
+	if r.URL.Path == legacyPath {
+		if status >= 500 && status != http.StatusServiceUnavailable {
+			detail = "Server Failure" // as legacyProblem says it
+		}
+		w.Header().Set("Content-Type", mediaJSON)
+		body, _ = json.Marshal(&LegacyError{Message: detail}) // a struct of a string always marshals
+	} else {
+		w.Header().Set("Content-Type", "application/problem+json")
+		body, _ = json.Marshal(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
 // rejectUnstorableText answers 400 for a query string that net/url cannot
 // parse (a malformed percent-escape, a semicolon) or whose parameters are
 // not valid UTF-8 or contain NUL: PostgreSQL text cannot hold them, so no
