@@ -107,6 +107,9 @@ func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) 
 		if err != nil {
 			return nil, legacyBadRequest("%s: %q is not an RFC 3339 timestamp with a UTC offset, like 2024-03-07T12:22:07.315194+02:00", p.name, p.value)
 		}
+		if !inYears(t) {
+			return nil, legacyBadRequest("%s: %q %s", p.name, p.value, outsideYears)
+		}
 		*p.dst = &t
 	}
 	if q.From != nil && q.To != nil {
