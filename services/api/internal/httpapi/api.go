@@ -102,7 +102,7 @@ func NewAPI(mux *http.ServeMux) huma.API {
 func Register(api huma.API, d Deps) {
 	h := newHandlers(d)
 	// Before the operations: huma binds middleware when an operation registers.
-	api.UseMiddleware(rejectUnstorableText(api))
+	api.UseMiddleware(rejectUnstorableText(api), rejectRepeatedParams(api))
 	h.registerDevices(api)
 	h.registerSeries(api)
 	h.registerReadings(api)

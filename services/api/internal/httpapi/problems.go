@@ -263,3 +263,31 @@ func badQueryParam(rawQuery string) (name, value, reason string) {
 	}
 	return "", "", ""
 }
+
+// rejectRepeatedParams answers 400 for a query parameter given more than
+// once that takes one value: which one counts is a guess (huma takes the
+// first, a proxy or a WAF in front may check the last), and such
+// ambiguity is what parameter pollution exploits. Lists (aggregates'
+// parameter and agg) may repeat; parameters an operation does not have
+// are ignored, repeated or not.
+func rejectRepeatedParams(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		var q url.Values
+		for _, p := range ctx.Operation().Parameters {
+			if p.In != "query" || p.Schema != nil && p.Schema.Type == huma.TypeArray {
+				continue
+			}
+			if q == nil {
+				u := ctx.URL()
+				q = u.Query()
+			}
+			if values := q[p.Name]; len(values) > 1 {
+				msg := "given " + strconv.Itoa(len(values)) + " times; it takes one value"
+				writeError(api, ctx, huma.Error400BadRequest("query parameter "+strconv.Quote(p.Name)+" "+msg,
+					&huma.ErrorDetail{Location: "query." + p.Name, Value: values, Message: msg}))
+				return
+			}
+		}
+		next(ctx)
+	}
+}
