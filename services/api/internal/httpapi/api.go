@@ -111,6 +111,7 @@ func Register(api huma.API, d Deps) {
 	h.registerProcessRequest(api)
 	h.registerHealth(api)
 	documentAccess(api)
+	documentLimits(api)
 }
 
 // Spec returns the OpenAPI 3.0.3 document of the API as YAML: what

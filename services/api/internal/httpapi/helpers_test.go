@@ -167,7 +167,10 @@ func newTestServer(t *testing.T, pool *pgxpool.Pool, change func(*Deps, *Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s.Handler())
+	// The production http.Server (its header limit above all), on a test listener.
+	hs := httptest.NewUnstartedServer(s.Handler())
+	hs.Config = s.HTTPServer("", nil)
+	hs.Start()
 	t.Cleanup(hs.Close)
 	return &testServer{Server: s, url: hs.URL, registry: reg}
 }

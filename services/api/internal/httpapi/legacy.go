@@ -85,6 +85,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 			"400": legacyErr("Malformed or out-of-range parameter."),
 			"401": legacyErr("Credentials missing or refused."),
 			"429": legacyErr("The caller's rate limit is exhausted."),
+			"414": legacyErr("URI Too Long: " + targetTooLong + "."),
 			"500": legacyErr("Server failure."),
 			"503": legacyErr("The query took too long, or the database is unavailable."),
 		},

@@ -17,13 +17,14 @@ import (
 )
 
 // middleware wraps the mux, outermost first: observe (request id, recover,
-// access log, metrics), CORS, timeout, route recording, the problems of
-// requests no route takes. Authentication, the rate limit and conditional
-// requests are huma middleware (see authenticate), as they depend on the
-// operation.
+// access log, metrics), CORS, the request target's length limit, timeout,
+// route recording, the problems of requests no route takes.
+// Authentication, the rate limit and conditional requests are huma
+// middleware (see authenticate), as they depend on the operation.
 func middleware(mux *http.ServeMux, o Options, m *metrics) http.Handler {
 	h := recordRoute(withRouteProblems(mux))
 	h = withTimeout(h, o.RequestTimeout)
+	h = withTargetLimit(h)
 	h = withCORS(h, o.CORSOrigins)
 	return observe(h, o.Logger, m)
 }
