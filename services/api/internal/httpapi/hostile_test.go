@@ -345,8 +345,9 @@ func TestHostileCorpusFormat(t *testing.T) {
 	}
 }
 
-// testHostileCorpus replays the corpus as an unrestricted caller and as
-// callers scoped by device and by parameter prefix.
+// testHostileCorpus replays the corpus as an unrestricted caller, a caller
+// scoped to a device, and callers scoped to a parameter prefix by an API
+// key (tenantA) and by a JWT (tenantB).
 func testHostileCorpus(t *testing.T, pool *pgxpool.Pool, r *reference) {
 	c := loadCorpus(t)
 	f := newAccessFixture(t, pool, nil)
@@ -355,13 +356,14 @@ func testHostileCorpus(t *testing.T, pool *pgxpool.Pool, r *reference) {
 			series: [2]string{"device.foo", "parameter.foo"}, other: [2]string{"device.foo", "parameter.bar"}},
 		{key: "foo", tenant: f.tenant("foo"),
 			series: [2]string{"device.foo", "parameter.foo"}, other: [2]string{"device.foo", "parameter.bar"}},
+		{key: "tenantA", tenant: f.tenant("tenantA"),
+			series: [2]string{"device.foo", "tenantA.deviceFoo.datasourceA.bar"}, other: [2]string{"device.foo", "tenantA.deviceFoo.datasourceB.batch"}},
 		{key: "tenantB", tenant: f.tenant("tenantB (JWT)"),
 			series: [2]string{"device.foo", "tenantB.datasourceA.bfaz"}, other: [2]string{"device.bar", "tenantB.deviceBar.datasourceB.cat"}},
 	}
-	admin := callers[0]
 	for _, caller := range callers {
 		t.Run(caller.key, func(t *testing.T) {
-			caller.setup(t, f.ts, r, admin.tenant)
+			caller.setup(t, f, r)
 			for _, tc := range c.cases {
 				replayCase(t, f.ts, caller, tc)
 			}
@@ -371,8 +373,9 @@ func testHostileCorpus(t *testing.T, pool *pgxpool.Pool, r *reference) {
 }
 
 // setup computes the caller's macros and scope.
-func (c *hostileCaller) setup(t *testing.T, ts *testServer, r *reference, admin tenant) {
+func (c *hostileCaller) setup(t *testing.T, f *accessFixture, r *reference) {
 	t.Helper()
+	ts := f.ts
 	q := func(s [2]string) string {
 		return url.Values{"device_id": {s[0]}, "parameter": {s[1]}}.Encode()
 	}
@@ -407,7 +410,8 @@ func (c *hostileCaller) setup(t *testing.T, ts *testServer, r *reference, admin 
 		"{cursor.desc}":            next(c.tenant, q(c.series)+"&order=desc"),
 		"{cursor.ranged}":          next(c.tenant, q(c.series)+"&from=2024-03-01T00%3A00%3A00Z&to=2024-04-01T00%3A00%3A00Z"),
 		"{cursor.other}":           next(c.tenant, q(c.other)),
-		"{cursor.admin-bar}":       next(admin, "device_id=device.bar&parameter=tenantB.deviceBar.datasourceB.cat"),
+		"{cursor.admin-bar}":       next(f.tenant("admin"), "device_id=device.bar&parameter=tenantB.deviceBar.datasourceB.cat"),
+		"{cursor.tenantB}":         next(f.tenant("tenantB (JWT)"), "device_id=device.bar&parameter=tenantB.deviceBar.datasourceB.cat"),
 		"{cursor.flipped-payload}": flip(body, len(body)/3) + "." + sig,
 		"{cursor.flipped-sig}":     body + "." + flip(sig, len(sig)/2),
 		"{cursor.truncated}":       cur[:len(cur)-4],
@@ -439,7 +443,7 @@ var (
 	repeatRe = regexp.MustCompile(`\{repeat (\d+) ([^{}]*)\}`)
 	fillRe   = regexp.MustCompile(`\{fill (\d+)\}`)
 	signedRe = regexp.MustCompile(`\{signed ([^{}]*)\}`)
-	macroRe  = regexp.MustCompile(`\{[a-z.-]+\}`)
+	macroRe  = regexp.MustCompile(`\{[A-Za-z.-]+\}`)
 )
 
 // expand replaces the macros of s: the caller's ({series}, {cursor}, ...),
