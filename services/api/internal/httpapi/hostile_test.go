@@ -280,6 +280,13 @@ func loadCorpus(t *testing.T) *corpus {
 			t.Fatalf("%s:%d: value class %q has no class line", hostileCorpus, v.line, v.class)
 		}
 	}
+	for _, tc := range append(slices.Clone(c.cases), templates...) {
+		for key := range tc.override {
+			if _, class := c.classDefault[key]; !class && !slices.Contains(hostileCallerKeys, key) {
+				t.Fatalf("%s:%d: override for %q, which is neither a caller (%v) nor a value class", hostileCorpus, tc.line, key, hostileCallerKeys)
+			}
+		}
+	}
 	for _, tc := range templates {
 		param := templateParam(tc.target)
 		for _, v := range values {
@@ -290,7 +297,7 @@ func loadCorpus(t *testing.T) *corpus {
 				enc = url.QueryEscape(v.text)
 			}
 			x.target = strings.ReplaceAll(tc.target, "{v}", enc)
-			x.comment = fmt.Sprintf("%s, value of line %d (%s) %q", tc.comment, v.line, v.class, v.text)
+			x.comment = strings.TrimPrefix(fmt.Sprintf("%s; value of line %d (%s) %q", tc.comment, v.line, v.class, v.text), "; ")
 			if o, ok := tc.override[v.class]; ok {
 				x.expect = o
 			} else if v.class != "text" {
@@ -315,6 +322,9 @@ func templateParam(target string) string {
 	}
 	return ""
 }
+
+// hostileCallerKeys name the callers of testHostileCorpus in the corpus.
+var hostileCallerKeys = []string{"admin", "foo", "tenantA", "tenantB"}
 
 // hostileCaller runs the corpus with its credential; series is a series in
 // its scope, other another one, which {series}, {device}, {parameter} and
@@ -362,6 +372,9 @@ func testHostileCorpus(t *testing.T, pool *pgxpool.Pool, r *reference) {
 			series: [2]string{"device.foo", "tenantB.datasourceA.bfaz"}, other: [2]string{"device.bar", "tenantB.deviceBar.datasourceB.cat"}},
 	}
 	for _, caller := range callers {
+		if !slices.Contains(hostileCallerKeys, caller.key) {
+			t.Fatalf("caller %s is missing from hostileCallerKeys", caller.key)
+		}
 		t.Run(caller.key, func(t *testing.T) {
 			caller.setup(t, f, r)
 			for _, tc := range c.cases {
