@@ -174,11 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	servers := []*http.Server{{
-		Addr: cfg.Addr, Handler: srv.Handler(), ErrorLog: errLog,
-		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		// No WriteTimeout: exports stream for as long as the client reads.
-	}}
+	servers := []*http.Server{srv.HTTPServer(cfg.Addr, errLog)}
 	if cfg.AdminAddr != "" {
 		admin := http.NewServeMux()
 		admin.Handle("GET /metrics", httpapi.MetricsHandler(reg))

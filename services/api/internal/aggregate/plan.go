@@ -48,11 +48,15 @@ var (
 	knownFills = map[string]bool{FillNone: true, FillNull: true, FillPrevious: true, FillLinear: true}
 )
 
-// Times outside these years are refused; PostgreSQL and Go both handle them.
+// Times outside these bounds are refused: a day inside the years 1 to
+// 9999, so that buckets in any time zone stay within them, which
+// PostgreSQL and Go both handle.
 var (
 	minTime = time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)
 	maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 )
+
+const outOfRange = "must be within 0001-01-02T00:00:00Z and 9999-12-31T00:00:00Z, a day inside the years 1 to 9999"
 
 // Plan validates req and decides how to answer it: the bucket width (the
 // finest of Ladder that keeps len(Series) × buckets within MaxPoints when
@@ -85,15 +89,13 @@ func Plan(req Request) (QueryPlan, error) {
 	}
 
 	from, to := ceilMicro(req.From), ceilMicro(req.To)
+	// A zero From or To is 0001-01-01T00:00:00Z, a time a client may well
+	// send, so it is out of range rather than missing.
 	switch {
-	case req.From.IsZero():
-		return QueryPlan{}, invalid("from", "is required")
-	case req.To.IsZero():
-		return QueryPlan{}, invalid("to", "is required")
 	case from.Before(minTime) || from.After(maxTime):
-		return QueryPlan{}, invalid("from", "must be within the years 1 to 9999")
+		return QueryPlan{}, invalid("from", outOfRange)
 	case to.Before(minTime) || to.After(maxTime):
-		return QueryPlan{}, invalid("to", "must be within the years 1 to 9999")
+		return QueryPlan{}, invalid("to", outOfRange)
 	case !from.Before(to):
 		return QueryPlan{}, invalid("to", fmt.Sprintf("must be after from (%s)", req.From.Format(time.RFC3339Nano)))
 	}

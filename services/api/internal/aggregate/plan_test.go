@@ -137,8 +137,8 @@ func TestPlanInvalid(t *testing.T) {
 		reason string // a substring
 	}{
 		{"no series", func(r *Request) { r.Series = nil }, "series", "at least one"},
-		{"no from", func(r *Request) { r.From = time.Time{} }, "from", "required"},
-		{"no to", func(r *Request) { r.To = time.Time{} }, "to", "required"},
+		{"zero from", func(r *Request) { r.From = time.Time{} }, "from", "0001-01-02"},
+		{"zero to", func(r *Request) { r.To = time.Time{} }, "to", "0001-01-02"},
 		{"to before from", func(r *Request) { r.From, r.To = to, from }, "to", "after from"},
 		{"empty range", func(r *Request) { r.To = r.From }, "to", "after from"},
 		{"year 10000", func(r *Request) { r.To = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "to", "years"},

@@ -84,6 +84,9 @@ func (c *Codec) Decode(s string) (Position, error) {
 	if err := json.Unmarshal(payload, &w); err != nil || w.V != version || (w.O != "asc" && w.O != "desc") {
 		return Position{}, fmt.Errorf("%w: unsupported cursor", ErrInvalid)
 	}
+	if !inYears(&w.T) || w.From != nil && !inYears(w.From) || w.To != nil && !inYears(w.To) {
+		return Position{}, fmt.Errorf("%w: position out of range", ErrInvalid)
+	}
 	return Position{SeriesID: w.S, Last: time.UnixMicro(w.T).UTC(), Desc: w.O == "desc", From: fromMicros(w.From), To: fromMicros(w.To)}, nil
 }
 
@@ -92,6 +95,16 @@ func (c *Codec) sign(payload []byte) []byte {
 	h.Write(payload)
 	return h.Sum(nil)
 }
+
+// The API's times lie within the years 1 to 9999 (UTC), so a cursor's do:
+// a signed one outside them (which only a holder of the key could make)
+// would reach the database as a time PostgreSQL may not hold.
+var (
+	minMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	endMicros = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+)
+
+func inYears(us *int64) bool { return *us >= minMicros && *us < endMicros }
 
 func micros(t *time.Time) *int64 {
 	if t == nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ import (
 // AggregatesInput is a bucketed aggregate query over series of one device.
 type AggregatesInput struct {
 	DeviceID  string    `query:"device_id" required:"true" minLength:"1" maxLength:"256" example:"device.foo" doc:"Device id."`
-	Parameter []string  `query:"parameter,explode" maxItems:"1000" doc:"Parameter names; repeat for several. Give exactly one of parameter, prefix and glob."`
+	Parameter []string  `query:"parameter,explode" maxItems:"1000" maxLength:"256" doc:"Parameter names; repeat for several. Give exactly one of parameter, prefix and glob."`
 	Prefix    string    `query:"prefix" maxLength:"256" example:"parameter." doc:"All parameters of the device that start with this prefix."`
 	Glob      string    `query:"glob" maxLength:"256" example:"tenantA.*.datasourceC.**" doc:"All parameters of the device matching this glob (* within one segment, ** across segments)."`
 	From      time.Time `query:"from" required:"true" example:"2024-03-07T00:00:00Z" doc:"Start of the range, inclusive (RFC 3339)."`
@@ -143,6 +144,11 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 		}
 	}
 	if len(funcs) == 0 {
+		// An empty agg= is absent, as for every parameter; blanks and commas
+		// alone are a mistake, not a request for the default.
+		if slices.ContainsFunc(in.Agg, func(a string) bool { return a != "" }) {
+			return nil, invalidParam("agg", in.Agg, "names no aggregate; want count, sum, avg, min, max, first, last or stddev")
+		}
 		funcs = []string{aggregate.FuncAvg}
 	}
 
@@ -291,7 +297,9 @@ func matchedAll(in *AggregatesInput, found []store.Series) error {
 			}
 		}
 		if len(missing) > 0 {
+			// Both are named, as seriesNotFound does: either may be the wrong one.
 			return huma.Error404NotFound(fmt.Sprintf("device %s has no series %s", in.DeviceID, strings.Join(missing, ", ")),
+				&huma.ErrorDetail{Location: "query.device_id", Value: in.DeviceID, Message: "no such device, or it has none of these parameters"},
 				&huma.ErrorDetail{Location: "query.parameter", Value: missing, Message: "no such series"})
 		}
 	}

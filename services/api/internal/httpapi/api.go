@@ -102,7 +102,7 @@ func NewAPI(mux *http.ServeMux) huma.API {
 func Register(api huma.API, d Deps) {
 	h := newHandlers(d)
 	// Before the operations: huma binds middleware when an operation registers.
-	api.UseMiddleware(rejectUnstorableText(api))
+	api.UseMiddleware(rejectUnstorableText(api), rejectRepeatedParams(api))
 	h.registerDevices(api)
 	h.registerSeries(api)
 	h.registerReadings(api)
@@ -111,6 +111,7 @@ func Register(api huma.API, d Deps) {
 	h.registerProcessRequest(api)
 	h.registerHealth(api)
 	documentAccess(api)
+	documentLimits(api)
 }
 
 // Spec returns the OpenAPI 3.0.3 document of the API as YAML: what
@@ -181,7 +182,9 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	if o.MetricsGatherer != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))
 	}
-	mux.HandleFunc("GET /", notFound)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, notFoundDetail, nil)
+	})
 	h := newHandlers(d)
 	m, err := newMetrics(o.Metrics, o.Version, func() bool {
 		_, err := h.ready(context.Background())
@@ -214,12 +217,4 @@ func (h *handlers) ctxLogger(ctx context.Context) *slog.Logger {
 		return h.log.With("request_id", id)
 	}
 	return h.log
-}
-
-// notFound answers GET requests for paths the API does not have with a
-// problem document rather than the mux's plain text.
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusNotFound)
-	_, _ = w.Write([]byte(`{"title":"Not Found","status":404,"detail":"no such endpoint; the API is described at /openapi.json and /docs"}` + "\n"))
 }

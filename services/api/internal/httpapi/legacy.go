@@ -19,7 +19,10 @@ import (
 // numbers with every digit, text as strings, timestamps at their original
 // offsets, application/json, and 400 {"message": string} for bad input.
 
-const legacyOperationID = "process-request"
+const (
+	legacyOperationID = "process-request"
+	legacyPath        = "/api/v1/core/process_request"
+)
 
 // queryInt is an integer query parameter that huma passes through
 // unparsed, so that a malformed value gets this endpoint's own 400 shape.
@@ -69,7 +72,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 	huma.Register(api, authenticated(huma.Operation{
 		OperationID: legacyOperationID,
 		Method:      http.MethodGet,
-		Path:        "/api/v1/core/process_request",
+		Path:        legacyPath,
 		Summary:     "Readings in the original service's format",
 		Description: "The original sensor-target service's contract. Without filters it returns every reading (up to the server's limit). " +
 			"Errors are {\"message\": ...}, not problem documents.",
@@ -82,6 +85,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 			"400": legacyErr("Malformed or out-of-range parameter."),
 			"401": legacyErr("Credentials missing or refused."),
 			"429": legacyErr("The caller's rate limit is exhausted."),
+			"414": legacyErr("URI Too Long: " + targetTooLong + "."),
 			"500": legacyErr("Server failure."),
 			"503": legacyErr("The query took too long, or the database is unavailable."),
 		},
@@ -103,6 +107,9 @@ func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) 
 		t, err := time.Parse(time.RFC3339Nano, p.value)
 		if err != nil {
 			return nil, legacyBadRequest("%s: %q is not an RFC 3339 timestamp with a UTC offset, like 2024-03-07T12:22:07.315194+02:00", p.name, p.value)
+		}
+		if !inYears(t) {
+			return nil, legacyBadRequest("%s: %q %s", p.name, p.value, outsideYears)
 		}
 		*p.dst = &t
 	}

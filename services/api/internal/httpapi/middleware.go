@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -16,12 +17,14 @@ import (
 )
 
 // middleware wraps the mux, outermost first: observe (request id, recover,
-// access log, metrics), CORS, timeout, route recording. Authentication, the
-// rate limit and conditional requests are huma middleware (see
-// authenticate), as they depend on the operation.
-func middleware(mux http.Handler, o Options, m *metrics) http.Handler {
-	h := recordRoute(mux)
+// access log, metrics), CORS, the request target's length limit, timeout,
+// route recording, the problems of requests no route takes.
+// Authentication, the rate limit and conditional requests are huma
+// middleware (see authenticate), as they depend on the operation.
+func middleware(mux *http.ServeMux, o Options, m *metrics) http.Handler {
+	h := recordRoute(withRouteProblems(mux))
 	h = withTimeout(h, o.RequestTimeout)
+	h = withTargetLimit(h)
 	h = withCORS(h, o.CORSOrigins)
 	return observe(h, o.Logger, m)
 }
@@ -73,9 +76,7 @@ func observe(next http.Handler, log *slog.Logger, m *metrics) http.Handler {
 			if p != nil && p != http.ErrAbortHandler {
 				log.Error("panic", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rw.status == 0 {
-					rw.Header().Set("Content-Type", "application/problem+json")
-					rw.WriteHeader(http.StatusInternalServerError)
-					fmt.Fprintf(rw, `{"title":"Internal Server Error","status":500,"detail":"internal error; the request id identifies it in the server's log"}`)
+					writeProblem(rw, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log", nil)
 				}
 			}
 			status := rw.status
@@ -137,6 +138,48 @@ func recordRoute(mux http.Handler) http.Handler {
 		}()
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// withRouteProblems answers the requests that the mux would answer itself,
+// in plain text or with a redirect, with problem documents: the
+// asterisk-form target (400); a path that is not canonical (dot or empty
+// segments, which the mux redirects to the cleaned path: 404, as the API
+// serves each route at one spelling only, and a redirect would let a
+// traversal attempt look like it led somewhere); and a method other than
+// GET and HEAD (405 on the API's routes, 404 elsewhere).
+func withRouteProblems(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.RequestURI == "*":
+			writeProblem(w, r, http.StatusBadRequest, "the request target * is for OPTIONS of the whole server only", nil)
+		case !canonicalPath(r.URL.EscapedPath()):
+			writeProblem(w, r, http.StatusNotFound, notFoundDetail, nil)
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			// Every route is GET (and so HEAD); the catch-all "GET /" is not one.
+			get := *r
+			get.Method = http.MethodGet
+			if _, pattern := mux.Handler(&get); pattern != "" && pattern != "GET /" {
+				writeProblem(w, r, http.StatusMethodNotAllowed, "only GET and HEAD are served", http.Header{"Allow": {"GET, HEAD"}})
+			} else {
+				writeProblem(w, r, http.StatusNotFound, notFoundDetail, nil)
+			}
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})
+}
+
+// canonicalPath reports whether p is as net/http's mux would clean it: no
+// dot segments, no empty segments.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean == p
 }
 
 // withTimeout bounds each request by d through its context, which cancels

@@ -61,7 +61,38 @@ type ReadingsInput struct {
 	// Accept is read for content negotiation; OpenAPI describes it through the
 	// response's media types rather than as a parameter.
 	Accept string `header:"Accept" hidden:"true"`
+	// fromSet and toSet tell a given from or to from an absent one (see Resolve).
+	fromSet, toSet bool
 }
+
+// Resolve implements huma.Resolver: it notes which of from and to were
+// given, as 0001-01-01T00:00:00Z, time.Time's zero value, is a time like
+// any other and must bound the range, and refuses times outside the years
+// 1 to 9999 (an offset can push an RFC 3339 time past either end).
+func (in *ReadingsInput) Resolve(ctx huma.Context) []error {
+	in.fromSet, in.toSet = ctx.Query("from") != "", ctx.Query("to") != ""
+	var errs []error
+	for _, p := range []struct {
+		name string
+		set  bool
+		t    time.Time
+	}{{"from", in.fromSet, in.From}, {"to", in.toSet, in.To}} {
+		if p.set && !inYears(p.t) {
+			errs = append(errs, &huma.ErrorDetail{Location: "query." + p.name, Value: ctx.Query(p.name), Message: outsideYears})
+		}
+	}
+	return errs
+}
+
+// The API's times are within the years 1 to 9999, UTC, as RFC 3339's are.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	endTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const outsideYears = "must be within the years 1 to 9999 (UTC)"
+
+func inYears(t time.Time) bool { return !t.Before(minTime) && t.Before(endTime) }
 
 // ReadingItem is one reading.
 type ReadingItem struct {
@@ -113,8 +144,9 @@ func (h *handlers) registerReadings(api huma.API) {
 	}), h.readings)
 }
 
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
+// optTime is t when it was given, nil when absent.
+func optTime(t time.Time, set bool) *time.Time {
+	if !set {
 		return nil
 	}
 	return &t
@@ -129,7 +161,7 @@ func sameTime(a, b *time.Time) bool {
 
 func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOutput, error) {
 	sc := scope.From(ctx)
-	from, to := optTime(in.From), optTime(in.To)
+	from, to := optTime(in.From, in.fromSet), optTime(in.To, in.toSet)
 	if from != nil && to != nil && !from.Before(*to) {
 		return nil, invalidParam("to", in.To.Format(time.RFC3339Nano), "must be after from")
 	}
@@ -255,10 +287,10 @@ func nextPageURL(in *ReadingsInput, next string) string {
 	v := url.Values{}
 	v.Set("device_id", in.DeviceID)
 	v.Set("parameter", in.Parameter)
-	if !in.From.IsZero() {
+	if in.fromSet {
 		v.Set("from", in.From.Format(time.RFC3339Nano))
 	}
-	if !in.To.IsZero() {
+	if in.toSet {
 		v.Set("to", in.To.Format(time.RFC3339Nano))
 	}
 	v.Set("order", in.Order)
