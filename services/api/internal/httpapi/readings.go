@@ -202,10 +202,13 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	}
 
 	limit := min(in.Limit, h.Limits.MaxPoints)
-	rs, err := h.Store.Readings(ctx, sc, q, limit+1)
+	page := getReadings()
+	rs, err := h.Store.AppendReadings(ctx, (*page)[:0], sc, q, limit+1)
 	if err != nil {
+		putReadings(page)
 		return nil, h.problem(ctx, err)
 	}
+	*page = rs // putReadings keeps whatever capacity the page grew to
 	out := &ReadingsOutput{}
 	var next string
 	if len(rs) > limit {
@@ -216,6 +219,7 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	out.Body = func(hctx huma.Context) {
 		buf := getBuffer()
 		defer putBuffer(buf)
+		defer putReadings(page) // rs is not used after the body is written
 		*buf = appendReadingsPage((*buf)[:0], &series, in.Order, from, to, rs, utc, next)
 		writeJSON(hctx, *buf)
 	}
