@@ -171,7 +171,11 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 	}
 	if runErr == nil && !cfg.DryRun {
 		refreshStart := time.Now()
-		ranges, err := rollup.Refresh(ctx, pool, cfg.Workers)
+		var ranges []rollup.Range
+		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "refresh rollups", func() (err error) {
+			ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
+			return err
+		})
 		if err != nil {
 			runErr = err
 		} else {

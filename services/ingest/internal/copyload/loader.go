@@ -282,7 +282,11 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 		if res.Read == 1 || r.Time.After(res.Hi) {
 			res.Hi = r.Time
 		}
-		s, err := l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
+		var s catalog.Series
+		err = RetryIdempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
+			s, err = l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
+			return err
+		})
 		if errors.Is(err, catalog.ErrTypeConflict) {
 			if err := reject(Reject{Pos: pos, Field: "type", Reason: err.Error()}); err != nil {
 				if errors.Is(err, ErrTooManyRejects) {
@@ -293,7 +297,7 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", pos, err)
 		}
 		if b.len() == 0 {
 			b.first = pos
@@ -314,7 +318,9 @@ func (l *Loader) work(ctx context.Context, in <-chan *batch) error {
 	defer w.release()
 	c := l.opts.counters
 	for b := range in {
-		if err := l.parts.ensure(ctx, l.pool, b.times); err != nil {
+		if err := RetryIdempotent(ctx, l.opts.retry, l.opts.logger, "create partitions", func() error {
+			return l.parts.ensure(ctx, l.pool, b.times)
+		}); err != nil {
 			return fmt.Errorf("%s: %w", b.first, err)
 		}
 		out, err := w.writeWithRetry(ctx, b)

@@ -121,3 +121,27 @@ func (w *writer) writeWithRetry(ctx context.Context, b *batch) (batchOutcome, er
 	}
 	return batchOutcome{}, fmt.Errorf("gave up after %d attempts: %w", w.retry.Attempts, lastErr)
 }
+
+// RetryIdempotent runs op, idempotent database work outside any batch (a
+// series upsert, creating partitions, the rollup refresh), under the same
+// policy as batch writes: a database outage must not fail a load just
+// because it hit the catalog or the refresh rather than a COPY.
+func RetryIdempotent(ctx context.Context, p RetryPolicy, logger *slog.Logger, what string, op func() error) error {
+	delay := p.FirstDelay
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = op(); err == nil || !Transient(err) {
+			return err
+		}
+		if attempt >= max(1, p.Attempts) {
+			return fmt.Errorf("gave up after %d attempts: %w", max(1, p.Attempts), err)
+		}
+		logger.Warn("transient database error; retrying", "op", what, "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, p.MaxDelay)
+	}
+}
