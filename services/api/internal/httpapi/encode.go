@@ -183,27 +183,6 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// readingPages holds the slices that /v1/readings pages are read into.
-// A page of 1,000 readings is a 64 KiB allocation; in a heap profile of the
-// soak's endpoint mix these pages were 41% of all bytes the API allocated.
-// A page whose body is never written (an error, a 304) is simply left to
-// the garbage collector.
-var readingPages = sync.Pool{New: func() any { p := make([]store.Reading, 0, 1024); return &p }}
-
-func getReadings() *[]store.Reading { return readingPages.Get().(*[]store.Reading) }
-
-// putReadings returns a page to the pool, dropping the text values it
-// points to so the pool does not keep them alive, and pages that grew past
-// the server's largest page size.
-func putReadings(p *[]store.Reading) {
-	if cap(*p) > 16<<10 {
-		return
-	}
-	clear((*p)[:cap(*p)])
-	*p = (*p)[:0]
-	readingPages.Put(p)
-}
-
 // writeJSON answers 200 with body, a whole JSON document.
 func writeJSON(hctx huma.Context, body []byte) {
 	hctx.SetHeader("Content-Type", mediaJSON)

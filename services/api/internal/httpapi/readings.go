@@ -202,13 +202,10 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	}
 
 	limit := min(in.Limit, h.Limits.MaxPoints)
-	page := getReadings()
-	rs, err := h.Store.AppendReadings(ctx, (*page)[:0], sc, q, limit+1)
+	rs, err := h.Store.Readings(ctx, sc, q, limit+1)
 	if err != nil {
-		putReadings(page)
 		return nil, h.problem(ctx, err)
 	}
-	*page = rs // putReadings keeps whatever capacity the page grew to
 	out := &ReadingsOutput{}
 	var next string
 	if len(rs) > limit {
@@ -219,7 +216,6 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	out.Body = func(hctx huma.Context) {
 		buf := getBuffer()
 		defer putBuffer(buf)
-		defer putReadings(page) // rs is not used after the body is written
 		*buf = appendReadingsPage((*buf)[:0], &series, in.Order, from, to, rs, utc, next)
 		writeJSON(hctx, *buf)
 	}

@@ -92,20 +92,13 @@ func (rs *readingScanner) scan(rows pgx.Rows) (Reading, error) {
 
 // Readings returns up to limit readings of q's series, in q's order.
 func (s *Store) Readings(ctx context.Context, sc scope.Scope, q ReadingsQuery, limit int) ([]Reading, error) {
-	return s.AppendReadings(ctx, make([]Reading, 0, min(limit, 1024)), sc, q, limit)
-}
-
-// AppendReadings is Readings appending to dst, so that a caller serving
-// many pages can reuse one slice: a page of 1,000 readings is a 64 KiB
-// allocation, the largest of a request.
-func (s *Store) AppendReadings(ctx context.Context, dst []Reading, sc scope.Scope, q ReadingsQuery, limit int) ([]Reading, error) {
 	defer s.observe("readings")()
 	rows, err := s.pool.Query(ctx, q.sql(), q.args(sc, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("read readings: %w", translate(ctx, err))
 	}
 	defer rows.Close()
-	out := dst
+	out := make([]Reading, 0, min(limit, 1024))
 	var rs readingScanner
 	for rows.Next() {
 		r, err := rs.scan(rows)
