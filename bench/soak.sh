@@ -227,11 +227,17 @@ sample() {
   metrics=$(curl -sS --max-time 10 "http://$admin/metrics")
   gor=$(awk '$1 == "go_goroutines" {print $2}' <<<"$metrics")
   heap=$(awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
+  # Where RSS goes when it moves: the live heap, the heap's spans not yet
+  # returned to the OS (sys - released), goroutine stacks and the GC's goal.
+  alloc=$(awk '$1 == "go_memstats_heap_alloc_bytes" {printf "%.0f", $2}' <<<"$metrics")
+  retained=$(awk '$1 == "go_memstats_heap_sys_bytes" {s = $2} $1 == "go_memstats_heap_released_bytes" {r = $2} END {printf "%.0f", s - r}' <<<"$metrics")
+  stack=$(awk '$1 == "go_memstats_stack_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
+  nextgc=$(awk '$1 == "go_memstats_next_gc_bytes" {printf "%.0f", $2}' <<<"$metrics")
   conns=$(psql -X -tA "$dsn" -c "SELECT count(*) FROM pg_stat_activity WHERE usename = '$READER'")
-  printf '%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$(date -u +%FT%TZ)" "$((SECONDS - ${t_start:-$SECONDS}))" "$1" \
-    "$rss" "${gor:-}" "${heap:-}" "$threads" "$fds" "$conns" >>"$csv"
+  printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$(date -u +%FT%TZ)" "$((SECONDS - ${t_start:-$SECONDS}))" "$1" \
+    "$rss" "${gor:-}" "${heap:-}" "$threads" "$fds" "$conns" "${alloc:-}" "${retained:-}" "${stack:-}" "${nextgc:-}" >>"$csv"
 }
-echo "time_utc,elapsed_s,phase,rss_kb,goroutines,heap_inuse_bytes,os_threads,open_fds,pg_connections" >"$csv"
+echo "time_utc,elapsed_s,phase,rss_kb,goroutines,heap_inuse_bytes,os_threads,open_fds,pg_connections,heap_alloc_bytes,heap_retained_bytes,stack_inuse_bytes,next_gc_bytes" >"$csv"
 
 wrk_args=(-t"$THREADS" -c"$CLIENTS" --timeout 30s -s bench/soak-wrk.lua "$base")
 if [ "$warm" -gt 0 ]; then
