@@ -91,41 +91,28 @@ func (w *writer) discard() {
 	}
 }
 
+// writeWithRetry writes b under the retry policy. Re-copying a batch whose
+// commit answer was lost only skips its readings, so batches retry like any
+// idempotent work; a connection that saw a transient error is dropped.
 func (w *writer) writeWithRetry(ctx context.Context, b *batch) (batchOutcome, error) {
-	delay := w.retry.FirstDelay
-	var lastErr error
-	for attempt := 1; attempt <= max(1, w.retry.Attempts); attempt++ {
+	var out batchOutcome
+	err := RetryIdempotent(ctx, w.retry, w.logger.With("at", b.first.String()), "the batch", func() error {
 		err := w.acquire(ctx)
 		if err == nil {
-			var out batchOutcome
 			out, err = w.write(ctx, b)
-			if err == nil {
-				return out, nil
-			}
 		}
-		lastErr = err
-		if !Transient(err) {
-			return batchOutcome{}, err
+		if Transient(err) {
+			w.discard()
 		}
-		w.discard()
-		if attempt == w.retry.Attempts {
-			break
-		}
-		w.logger.Warn("transient database error; retrying the batch", "attempt", attempt, "delay", delay, "at", b.first.String(), "err", err)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return batchOutcome{}, ctx.Err()
-		}
-		delay = min(2*delay, w.retry.MaxDelay)
-	}
-	return batchOutcome{}, fmt.Errorf("gave up after %d attempts: %w", w.retry.Attempts, lastErr)
+		return err
+	})
+	return out, err
 }
 
-// RetryIdempotent runs op, idempotent database work outside any batch (a
-// series upsert, creating partitions, the rollup refresh), under the same
-// policy as batch writes: a database outage must not fail a load just
-// because it hit the catalog or the refresh rather than a COPY.
+// RetryIdempotent runs op, idempotent database work (a batch, a series
+// upsert, creating partitions, the rollup refresh), until it succeeds, fails
+// for good, or p's attempts are spent, doubling the delay between tries: a
+// database outage must not fail a load whichever statement it meets.
 func RetryIdempotent(ctx context.Context, p RetryPolicy, logger *slog.Logger, what string, op func() error) error {
 	delay := p.FirstDelay
 	var err error
@@ -136,7 +123,7 @@ func RetryIdempotent(ctx context.Context, p RetryPolicy, logger *slog.Logger, wh
 		if attempt >= max(1, p.Attempts) {
 			return fmt.Errorf("gave up after %d attempts: %w", max(1, p.Attempts), err)
 		}
-		logger.Warn("transient database error; retrying", "op", what, "attempt", attempt, "delay", delay, "err", err)
+		logger.Warn("transient database error; retrying "+what, "op", what, "attempt", attempt, "delay", delay, "err", err)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
