@@ -18,6 +18,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -178,6 +179,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if cfg.AdminAddr != "" {
 		admin := http.NewServeMux()
 		admin.Handle("GET /metrics", httpapi.MetricsHandler(reg))
+		if cfg.Pprof {
+			admin.HandleFunc("GET /debug/pprof/", pprof.Index)
+			admin.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+			admin.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+			admin.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+			admin.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+			logger.Warn("Go profiles served on the admin listener under /debug/pprof/ (-pprof): keep that listener private")
+		}
 		servers = append(servers, &http.Server{Addr: cfg.AdminAddr, Handler: admin, ErrorLog: errLog,
 			ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute})
 	}

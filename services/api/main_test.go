@@ -129,6 +129,11 @@ func TestRun(t *testing.T) {
 	if code, _ := get(api + "/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the API port with an admin port: %d, want 404", code)
 	}
+	for _, u := range []string{admin + "/debug/pprof/heap", api + "/debug/pprof/heap"} {
+		if code, _ := get(u); code != http.StatusNotFound {
+			t.Errorf("%s without -pprof: %d, want 404", u, code)
+		}
+	}
 	if password := passwordOf(dsn); password == "" || strings.Contains(logs.String(), password) {
 		t.Errorf("the log shows the database password (or the DSN has none): %s", logs.String())
 	}
@@ -164,6 +169,60 @@ func TestRun(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 	goleak.VerifyNone(t, leaks)
+}
+
+// TestRunPprof: -pprof serves profiles on the admin listener only.
+func TestRunPprof(t *testing.T) {
+	d := dbtest.New(t)
+	env := map[string]string{
+		"DATABASE_URL":         d.RoleDSN(t, "sensorhub_reader"),
+		"SENSORHUB_API_ADDR":   "127.0.0.1:0",
+		"SENSORHUB_ADMIN_ADDR": "127.0.0.1:0",
+		"SENSORHUB_AUTH":       "off",
+		"SENSORHUB_PPROF":      "true",
+		"LOG_FORMAT":           "json",
+	}
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
+	}()
+	addrs := waitListening(t, logs, done)
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + addrs["admin"] + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
+		t.Errorf("admin heap profile: %d %.200s", code, body)
+	}
+	if code, body := get("http://" + addrs["admin"] + "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("admin goroutine profile: %d %.200s", code, body)
+	}
+	if code, _ := get("http://" + addrs["api"] + "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("heap profile on the API port: %d, want 404", code)
+	}
+	if !strings.Contains(logs.String(), "keep that listener private") {
+		t.Errorf("no warning that profiles are served: %s", logs.String())
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after shutdown")
+	}
 }
 
 func hashOf(t *testing.T, key string) string {

@@ -30,6 +30,9 @@ type Config struct {
 	Addr string
 	// AdminAddr is where /metrics listens; empty serves it on Addr.
 	AdminAddr string
+	// Pprof serves Go's profiles under /debug/pprof/ on AdminAddr: they show
+	// the code and its memory, so they are off unless asked for.
+	Pprof bool
 	// RequestTimeout bounds a request's handling, streamed exports excepted.
 	RequestTimeout time.Duration
 	// StatementTimeout is the PostgreSQL statement_timeout of the API's sessions.
@@ -99,6 +102,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&c.DatabaseURL, "database-url", e.str("DATABASE_URL", DefaultDatabaseURL), "PostgreSQL connection string, a member of sensorhub_reader (env DATABASE_URL)")
 	fs.StringVar(&c.Addr, "addr", e.str("SENSORHUB_API_ADDR", ":8080"), "API listen address (env SENSORHUB_API_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", e.strEmpty("SENSORHUB_ADMIN_ADDR", ":9090"), "listen address of /metrics; empty (env: off) serves it on -addr (env SENSORHUB_ADMIN_ADDR)")
+	fs.BoolVar(&c.Pprof, "pprof", e.boolean("SENSORHUB_PPROF", false), "serve Go's runtime profiles under /debug/pprof/ on -admin-addr, for diagnosis (env SENSORHUB_PPROF)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.duration("SENSORHUB_REQUEST_TIMEOUT", 10*time.Second), "bound on handling one request, exports excepted (env SENSORHUB_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.StatementTimeout, "statement-timeout", e.duration("SENSORHUB_STATEMENT_TIMEOUT", 5*time.Second), "PostgreSQL statement_timeout of every query (env SENSORHUB_STATEMENT_TIMEOUT)")
 	fs.IntVar(&c.MaxPoints, "max-points", e.integer("SENSORHUB_MAX_POINTS", 100_000), "most items in one JSON response (env SENSORHUB_MAX_POINTS)")
@@ -150,6 +154,7 @@ func (c Config) validate() error {
 	}
 	check(c.DatabaseURL != "", "DATABASE_URL is empty")
 	check(c.Addr != "", "-addr is empty")
+	check(!c.Pprof || c.AdminAddr != "", "-pprof needs -admin-addr: profiles are never served on the API's own listener")
 	check(c.RequestTimeout > 0, "-request-timeout must be positive, not %v", c.RequestTimeout)
 	check(c.StatementTimeout >= time.Millisecond, "-statement-timeout must be at least 1ms, not %v", c.StatementTimeout)
 	check(c.MaxPoints > 0, "-max-points must be positive, not %d", c.MaxPoints)
@@ -187,6 +192,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", RedactDSN(c.DatabaseURL)),
 		slog.String("addr", c.Addr),
 		slog.String("admin_addr", c.AdminAddr),
+		slog.Bool("pprof", c.Pprof),
 		slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Duration("statement_timeout", c.StatementTimeout),
 		slog.Int("max_points", c.MaxPoints),
@@ -273,6 +279,19 @@ func (e *envReader) integer(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (e *envReader) boolean(key string, def bool) bool {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.fail(fmt.Errorf("%w: %s=%q is not true or false", ErrUsage, key, v))
+		return def
+	}
+	return b
 }
 
 func (e *envReader) float(key string, def float64) float64 {

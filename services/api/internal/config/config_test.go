@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	if c.DatabaseURL != want.DatabaseURL || c.Addr != want.Addr || c.AdminAddr != want.AdminAddr ||
 		c.RequestTimeout != want.RequestTimeout || c.StatementTimeout != want.StatementTimeout ||
 		c.MaxPoints != want.MaxPoints || c.MaxRawRange != want.MaxRawRange || c.PoolSize != want.PoolSize ||
-		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" {
+		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" || c.Pprof {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 	// Authentication is on unless turned off; no rate limit.
@@ -99,6 +99,17 @@ func TestEnvAndFlags(t *testing.T) {
 	}
 }
 
+func TestPprof(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"SENSORHUB_PPROF": "1"}), io.Discard)
+	if err != nil || !c.Pprof {
+		t.Errorf("SENSORHUB_PPROF=1: pprof %v, err %v", c.Pprof, err)
+	}
+	c, err = Load([]string{"-pprof=false"}, env(map[string]string{"SENSORHUB_PPROF": "true"}), io.Discard)
+	if err != nil || c.Pprof {
+		t.Errorf("-pprof=false over the environment: pprof %v, err %v", c.Pprof, err)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	for name, tc := range map[string]struct {
 		args []string
@@ -120,6 +131,8 @@ func TestInvalid(t *testing.T) {
 		"negative burst":          {args: []string{"-rate-burst", "-1"}},
 		"empty claim":             {args: []string{"-jwt-claim", ""}},
 		"zero JWKS refresh":       {args: []string{"-jwks-refresh", "0s"}},
+		"pprof not a boolean":     {env: map[string]string{"SENSORHUB_PPROF": "yes please"}},
+		"pprof on the API port":   {env: map[string]string{"SENSORHUB_PPROF": "true", "SENSORHUB_ADMIN_ADDR": "off"}},
 	} {
 		if _, err := Load(tc.args, env(tc.env), io.Discard); !errors.Is(err, ErrUsage) {
 			t.Errorf("%s: %v, want ErrUsage", name, err)
