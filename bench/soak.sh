@@ -6,7 +6,12 @@
 # socket errors; target 0), latency percentiles, and the API process's RSS
 # (/proc/PID/status VmRSS) and goroutines (go_goroutines on the admin
 # listener's /metrics) at the start, every minute and at the end; the target
-# is RSS and goroutines flat within 10%, end vs start.
+# is RSS and goroutines flat within 10%, end vs start. The API runs with
+# -pprof on its admin listener, so that the start and end also record the
+# live heap after a forced GC and its profile by allocation site
+# (bench/out/soak-heap-{start,end}.pb.gz, diffed in the report) and the
+# goroutines by stack (bench/out/soak-goroutines-*.txt): where RSS grows,
+# they tell a leak of live objects from memory the Go runtime keeps.
 #
 #   bench/api.sh                     # once, to create and load bench_api
 #   bench/soak.sh                    # 10 minutes at 32 clients
@@ -17,7 +22,8 @@
 #   CLIENTS     concurrent connections of wrk (32)
 #   THREADS     wrk threads (2)
 #   WARMUP      load before the start sample, not measured (15s)
-#   SETTLE      pause after each load, before the start and end samples (2s)
+#   SETTLE      pause after each garbage collection at rest before a sample,
+#               for the scavenger (10s; see "Samples")
 #   POOL_SIZE   the API's database pool (10, the API's default)
 #   PGDIR       cluster folder (bench/out/pg, shared with bench/api.sh)
 #   TOLERANCE   allowed growth of RSS and goroutines, end vs start, percent (10)
@@ -29,10 +35,22 @@
 #   20% /v1/readings of any series between varying from and to (1 h .. 2 days, limit 100..5000)
 #   10% /v1/series?device_id=...   10% /v1/latest?device_id=...   5% /v1/devices
 #
-# Samples: the start sample is taken after WARMUP of load and SETTLE of rest,
-# the end sample SETTLE after the measured run, both with no connection open;
-# every minute of the run a sample is taken under load. All go to
-# bench/out/soak-samples.csv; the summary to bench/out/soak-results.txt.
+# Samples: the start sample is taken after WARMUP of load, the end sample
+# after the measured run, both with no connection open and "at rest": once
+# the Go runtime has finished two garbage collections after the load stopped
+# (with no allocation it forces one every 2 minutes), each followed by SETTLE
+# for its scavenger to return free pages to the OS. Two, because sync.Pool
+# contents (response buffers here, in net/http, pgx and huma) survive the
+# first collection and are freed by the second: after one, RSS still holds
+# buffers sized by the last requests, which differ from run to run by more
+# than the 10% asked. The samples after the first collection are kept too
+# (PHASE-after-1-gc) and reported beside the target. Sampling sooner than
+# either measures garbage of the last requests. Every minute of the run a
+# sample is taken under load. Columns: RSS and its
+# anonymous and file-backed parts (/proc/PID/status), goroutines, the heap
+# (in use, live, retained from the OS), stacks, the GC goal and the number of
+# GCs so far, OS threads, open files and the pool's database sessions. All go
+# to bench/out/soak-samples.csv; the summary to bench/out/soak-results.txt.
 #
 # Needs: what bench/api.sh needs (Go, PostgreSQL 15 binaries, wrk, curl, jq),
 # and a bench_api that bench/api.sh has loaded (this script checks it and
@@ -51,7 +69,7 @@ DURATION=${DURATION:-10m}
 CLIENTS=${CLIENTS:-32}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-15s}
-SETTLE=${SETTLE:-2s}
+SETTLE=${SETTLE:-10s}
 POOL_SIZE=${POOL_SIZE:-10}
 PGDIR=${PGDIR:-bench/out/pg}
 TOLERANCE=${TOLERANCE:-10}
@@ -72,7 +90,7 @@ seconds() {
 }
 secs=$(seconds "$DURATION") && [ "$secs" -gt 0 ] || die "DURATION must be like 600, 600s, 10m or 1h, not $DURATION"
 warm=$(seconds "$WARMUP") || die "WARMUP must be like 15s, not $WARMUP"
-settle=$(seconds "$SETTLE") || die "SETTLE must be like 2s, not $SETTLE"
+settle=$(seconds "$SETTLE") || die "SETTLE must be like 10s, not $SETTLE"
 [[ $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive number, not $CLIENTS"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive number, not $THREADS"
 [ "$THREADS" -le "$CLIENTS" ] || THREADS=$CLIENTS
@@ -185,7 +203,7 @@ say "wrote $(wc -l <"$paths") paths to $paths: $(cut -d' ' -f1 "$paths" | sort |
 
 log=$out/soak-serve.log
 say "starting the API on bench_api (admin listener on 127.0.0.1)"
-SENSORHUB_AUTH=off SENSORHUB_ADMIN_ADDR=127.0.0.1:0 "$out/api" serve -database-url "$(reader bench_api)" \
+SENSORHUB_AUTH=off SENSORHUB_ADMIN_ADDR=127.0.0.1:0 SENSORHUB_PPROF=true "$out/api" serve -database-url "$(reader bench_api)" \
   -addr 127.0.0.1:0 -pool-size "$POOL_SIZE" -log-format json >"$log" 2>&1 &
 api_pid=$!
 deadline=$((SECONDS + 30))
@@ -220,12 +238,17 @@ csv=$out/soak-samples.csv
 t_start=
 # sample PHASE: one CSV row of the API process's state.
 sample() {
-  local rss threads fds metrics gor heap conns
+  local rss anon file threads fds metrics gor heap alloc retained stack nextgc gcs conns
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$api_pid/status")
+  anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$api_pid/status")
+  file=$(awk '/^RssFile:/ {print $2}' "/proc/$api_pid/status")
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$api_pid/status")
   fds=$(find "/proc/$api_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
   metrics=$(curl -sS --max-time 10 "http://$admin/metrics")
-  gor=$(awk '$1 == "go_goroutines" {print $2}' <<<"$metrics")
+  # Each scrape runs on goroutines of its own (the connection's, the
+  # registry's collectors), which go_goroutines counts: the fewest of five
+  # scrapes is the process's own, at rest and under load alike.
+  gor=$(for _ in 1 2 3 4 5; do curl -sS --max-time 10 "http://$admin/metrics" | awk '$1 == "go_goroutines" {print $2}'; sleep 0.2; done | sort -n | head -1)
   heap=$(awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
   # Where RSS goes when it moves: the live heap, the heap's spans not yet
   # returned to the OS (sys - released), goroutine stacks and the GC's goal.
@@ -233,11 +256,44 @@ sample() {
   retained=$(awk '$1 == "go_memstats_heap_sys_bytes" {s = $2} $1 == "go_memstats_heap_released_bytes" {r = $2} END {printf "%.0f", s - r}' <<<"$metrics")
   stack=$(awk '$1 == "go_memstats_stack_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
   nextgc=$(awk '$1 == "go_memstats_next_gc_bytes" {printf "%.0f", $2}' <<<"$metrics")
+  gcs=$(gc_count <<<"$metrics")
   conns=$(psql -X -tA "$dsn" -c "SELECT count(*) FROM pg_stat_activity WHERE usename = '$READER'")
-  printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$(date -u +%FT%TZ)" "$((SECONDS - ${t_start:-$SECONDS}))" "$1" \
-    "$rss" "${gor:-}" "${heap:-}" "$threads" "$fds" "$conns" "${alloc:-}" "${retained:-}" "${stack:-}" "${nextgc:-}" >>"$csv"
+  printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$(date -u +%FT%TZ)" "$((SECONDS - ${t_start:-$SECONDS}))" "$1" \
+    "$rss" "${anon:-}" "${file:-}" "${gor:-}" "${heap:-}" "$threads" "$fds" "$conns" "${alloc:-}" "${retained:-}" "${stack:-}" "${nextgc:-}" "${gcs:-}" >>"$csv"
 }
-echo "time_utc,elapsed_s,phase,rss_kb,goroutines,heap_inuse_bytes,os_threads,open_fds,pg_connections,heap_alloc_bytes,heap_retained_bytes,stack_inuse_bytes,next_gc_bytes" >"$csv"
+# gc_count: the number of completed GC cycles, from /metrics on stdin.
+gc_count() { awk '$1 == "go_gc_duration_seconds_count" {printf "%.0f", $2}'; }
+# profiles PHASE: after the sample, the live heap (the API's -pprof forces
+# a GC for the profile, and heap_alloc right after it is what survived) and
+# the goroutines by stack, to compare start and end. A leak shows here as
+# growth of live objects, whatever the runtime's retention does to RSS.
+live_start= live_end=
+profiles() {
+  curl -sS --max-time 30 -o "$out/soak-heap-$1.pb.gz" "http://$admin/debug/pprof/heap?gc=1"
+  printf -v "live_$1" '%s' "$(curl -sS --max-time 10 "http://$admin/metrics" | awk '$1 == "go_memstats_heap_alloc_bytes" {printf "%.0f", $2}')"
+  curl -sS --max-time 30 -o "$out/soak-goroutines-$1.txt" "http://$admin/debug/pprof/goroutine?debug=1"
+}
+# wait_gc: until the runtime completes a GC cycle; at rest it forces one at
+# the latest 2 minutes after the last.
+wait_gc() {
+  local gc0 deadline=$((SECONDS + 300))
+  gc0=$(curl -sS --max-time 10 "http://$admin/metrics" | gc_count)
+  while [ "$(curl -sS --max-time 10 "http://$admin/metrics" | gc_count)" = "$gc0" ]; do
+    [ $SECONDS -lt $deadline ] || die "no garbage collection in 300 s at rest"
+    sleep 1
+  done
+}
+# rest PHASE: the samples at rest, PHASE-after-1-gc and PHASE (see Samples).
+rest() {
+  say "resting: two garbage collections at rest (up to 4 minutes), $settle s after each"
+  wait_gc
+  sleep "$settle"
+  sample "$1-after-1-gc"
+  wait_gc
+  sleep "$settle"
+  sample "$1"
+}
+echo "time_utc,elapsed_s,phase,rss_kb,rss_anon_kb,rss_file_kb,goroutines,heap_inuse_bytes,os_threads,open_fds,pg_connections,heap_alloc_bytes,heap_retained_bytes,stack_inuse_bytes,next_gc_bytes,gc_cycles" >"$csv"
 
 wrk_args=(-t"$THREADS" -c"$CLIENTS" --timeout 30s -s bench/soak-wrk.lua "$base")
 if [ "$warm" -gt 0 ]; then
@@ -248,9 +304,9 @@ if [ "$warm" -gt 0 ]; then
   grep -q 'non2xx=0 err_connect=0 err_read=0 err_write=0 err_status=0 err_timeout=0' "$out/soak-warmup.out" ||
     say "WARNING: errors in the warm-up: $(grep '^WRK ' "$out/soak-warmup.out")"
 fi
-sleep "$settle"
+rest start
 t_start=$SECONDS
-sample start
+profiles start
 
 say "soak: $CLIENTS clients, $THREADS wrk threads, ${secs} s; samples every 60 s to $csv"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -273,8 +329,8 @@ kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
-sleep "$settle"
-sample end
+rest end
+profiles end
 kill -0 "$api_pid" 2>/dev/null || die "the API died during the run"
 stop_api
 
@@ -308,9 +364,11 @@ report() {
   column -t -s, "$csv" | sed 's/^/  /'
   echo
   awk -F, -v tol="$TOLERANCE" '
-    $3 == "start" {rs = $4; gs = $5}
-    $3 == "end" {re = $4; ge = $5}
-    NR > 1 && $3 != "before-warmup" {if ($4 > rmax) rmax = $4; if ($5 > gmax) gmax = $5}
+    $3 == "start" {rs = $4; gs = $7}
+    $3 == "end" {re = $4; ge = $7}
+    $3 == "start-after-1-gc" {r1s = $4}
+    $3 == "end-after-1-gc" {r1e = $4}
+    NR > 1 && $3 != "before-warmup" {if ($4 > rmax) rmax = $4; if ($7 > gmax) gmax = $7}
     function verdict(name, s, e, max, unit,   d) {
       d = s ? 100 * (e - s) / s : 0
       printf "%-22s start %s%s, end %s%s (%+.1f%%), highest sample %s%s: %s\n", name, s, unit, e, unit, d, max, unit,
@@ -318,10 +376,17 @@ report() {
       return (d <= tol && d >= -tol)
     }
     END {
+      printf "%-22s start %s kB, end %s kB (%+.1f%%): for comparison, not the target\n", "RSS after 1 GC at rest", r1s, r1e, r1s ? 100 * (r1e - r1s) / r1s : 0
       ok = verdict("RSS", rs, re, rmax, " kB")
       ok = verdict("goroutines", gs, ge, gmax, "") && ok
       exit !ok
     }' "$csv" && flat=1 || flat=0
+  echo
+  awk -v s="$live_start" -v e="$live_end" 'BEGIN {printf "%-22s start %.0f kB, end %.0f kB (%+.1f%%), after a forced GC (a leak grows it; not a target)\n", "live heap", s / 1024, e / 1024, s ? 100 * (e - s) / s : 0}'
+  echo
+  echo "live heap by allocation site, end minus start (go tool pprof -top -diff_base; profiles in $out/soak-heap-*.pb.gz):"
+  go tool pprof -top -nodecount=12 -sample_index=inuse_space -diff_base "$out/soak-heap-start.pb.gz" \
+    "$out/soak-heap-end.pb.gz" 2>/dev/null | sed -n '/^Showing\|flat%/,$p' | sed 's/^/  /'
   echo
   if [ "$errors" = 0 ] && [ "$flat" = 1 ]; then
     echo "SOAK: all targets met (0 errors; RSS and goroutines flat within $TOLERANCE%)"
