@@ -65,7 +65,7 @@ func (c *datasetCollector) Collect(ch chan<- prometheus.Metric) {
 		loaded  *float64
 		pending int64
 	)
-	if err := c.s.pool.QueryRow(ctx, datasetStateSQL).Scan(&loaded, &pending); err != nil {
+	if err := c.s.queryRow(ctx, datasetStateSQL).Scan(&loaded, &pending); err != nil {
 		return
 	}
 	if loaded != nil {

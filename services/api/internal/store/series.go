@@ -141,7 +141,7 @@ WHERE ` + scopeFilter + `
 func (s *Store) FindSeries(ctx context.Context, sc scope.Scope, deviceID, parameter string) (Series, error) {
 	defer s.observe("find_series")()
 	var x Series
-	if err := scanSeries(s.pool.QueryRow(ctx, findSeriesSQL, scopeArgs(sc, deviceID, parameter)...), &x); err != nil {
+	if err := scanSeries(s.queryRow(ctx, findSeriesSQL, scopeArgs(sc, deviceID, parameter)...), &x); err != nil {
 		return Series{}, fmt.Errorf("find series %s/%s: %w", deviceID, parameter, translate(ctx, err))
 	}
 	return x, nil

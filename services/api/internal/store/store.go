@@ -132,7 +132,7 @@ const datasetVersionSQL = `SELECT version FROM sensorhub.dataset_state`
 func (s *Store) DatasetVersion(ctx context.Context) (int64, error) {
 	defer s.observe("dataset_version")()
 	var v int64
-	if err := s.pool.QueryRow(ctx, datasetVersionSQL).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, datasetVersionSQL).Scan(&v); err != nil {
 		return 0, fmt.Errorf("read dataset version: %w", translate(ctx, err))
 	}
 	return v, nil
@@ -144,7 +144,7 @@ const mayWriteSQL = `SELECT has_table_privilege(current_user, 'sensorhub.reading
 // the API's role should not be able to do.
 func (s *Store) MayWrite(ctx context.Context) (bool, error) {
 	var ok bool
-	if err := s.pool.QueryRow(ctx, mayWriteSQL).Scan(&ok); err != nil {
+	if err := s.queryRow(ctx, mayWriteSQL).Scan(&ok); err != nil {
 		return false, fmt.Errorf("check privileges: %w", translate(ctx, err))
 	}
 	return ok, nil
@@ -203,4 +203,46 @@ type Querier interface {
 func (s *Store) Run(ctx context.Context, fn func(context.Context, Querier) error) error {
 	defer s.observe("aggregates")()
 	return translate(ctx, fn(ctx, s.pool))
+}
+
+// queryRow is pool.QueryRow without pgxpool's row handles. pgxpool hands
+// those out from a per-connection slab of 128 that is only dropped when
+// used up, and each used handle keeps a pointer into the slab of
+// pgxpool.Conn values that was current when it ran. With QueryRow rare
+// among many Query calls (the dataset version, the /metrics collector, a
+// series lookup the cache missed), every handle pinned a different 2 KiB
+// slab: up to 256 KiB per connection, the live-heap growth the soak saw
+// (docs/benchmarks.md). Query's row handles are used up as fast as the
+// connection slabs, so they pin next to nothing.
+func (s *Store) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return &oneRow{ctx: ctx, pool: s.pool, sql: sql, args: args}
+}
+
+// oneRow runs its query when scanned, with pgx.Row's semantics: the first
+// row's columns, pgx.ErrNoRows when there is none.
+type oneRow struct {
+	ctx  context.Context
+	pool *pgxpool.Pool
+	sql  string
+	args []any
+}
+
+// Scan implements pgx.Row.
+func (r *oneRow) Scan(dest ...any) error {
+	rows, err := r.pool.Query(r.ctx, r.sql, r.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
