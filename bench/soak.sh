@@ -8,7 +8,7 @@
 # listener's /metrics) at the start, every minute and at the end; the target
 # is RSS and goroutines flat within 10%, end vs start. The API runs with
 # -pprof on its admin listener, so that the start and end also record the
-# live heap after a forced GC and its profile by allocation site
+# heap profile by allocation site after a forced GC
 # (bench/out/soak-heap-{start,end}.pb.gz, diffed in the report) and the
 # goroutines by stack (bench/out/soak-goroutines-*.txt): where RSS grows,
 # they tell a leak of live objects from memory the Go runtime keeps.
@@ -263,14 +263,12 @@ sample() {
 }
 # gc_count: the number of completed GC cycles, from /metrics on stdin.
 gc_count() { awk '$1 == "go_gc_duration_seconds_count" {printf "%.0f", $2}'; }
-# profiles PHASE: after the sample, the live heap (the API's -pprof forces
-# a GC for the profile, and heap_alloc right after it is what survived) and
-# the goroutines by stack, to compare start and end. A leak shows here as
-# growth of live objects, whatever the runtime's retention does to RSS.
-live_start= live_end=
+# profiles PHASE: after the sample, the heap profile (the API's -pprof
+# forces a GC for it) and the goroutines by stack, to compare start and end.
+# A leak shows as growth of live objects, whatever the runtime's retention
+# does to RSS.
 profiles() {
   curl -sS --max-time 30 -o "$out/soak-heap-$1.pb.gz" "http://$admin/debug/pprof/heap?gc=1"
-  printf -v "live_$1" '%s' "$(curl -sS --max-time 10 "http://$admin/metrics" | awk '$1 == "go_memstats_heap_alloc_bytes" {printf "%.0f", $2}')"
   curl -sS --max-time 30 -o "$out/soak-goroutines-$1.txt" "http://$admin/debug/pprof/goroutine?debug=1"
 }
 # wait_gc: until the runtime completes a GC cycle; at rest it forces one at
@@ -382,7 +380,10 @@ report() {
       exit !ok
     }' "$csv" && flat=1 || flat=0
   echo
-  awk -v s="$live_start" -v e="$live_end" 'BEGIN {printf "%-22s start %.0f kB, end %.0f kB (%+.1f%%), after a forced GC (a leak grows it; not a target)\n", "live heap", s / 1024, e / 1024, s ? 100 * (e - s) / s : 0}'
+  # heap_alloc of the samples at rest: the live objects after two
+  # collections, plus what the sampler's scrapes allocated since.
+  awk -F, '$3 == "start" {s = $12} $3 == "end" {e = $12}
+    END {printf "%-22s start %.0f kB, end %.0f kB (%+.1f%%), heap allocated at rest (a leak grows it; not a target)\n", "live heap", s / 1024, e / 1024, s ? 100 * (e - s) / s : 0}' "$csv"
   echo
   echo "live heap by allocation site, end minus start (go tool pprof -top -diff_base; profiles in $out/soak-heap-*.pb.gz):"
   go tool pprof -top -nodecount=12 -sample_index=inuse_space -diff_base "$out/soak-heap-start.pb.gz" \
