@@ -79,33 +79,11 @@ func TestRun(t *testing.T) {
 		"SENSORHUB_RATE_LIMIT":     "1000",
 		"LOG_FORMAT":               "json",
 	}
-	logs := &syncBuffer{}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
-	}()
-
-	addrs := waitListening(t, logs, done)
+	addrs, logs, stop, wait := serving(t, env)
 	api, admin := "http://"+addrs["api"], "http://"+addrs["admin"]
 	get := func(url string, headers ...string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range headers {
-			name, value, _ := strings.Cut(h, ": ")
-			req.Header.Set(name, value)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpGet(t, client, url, headers...)
 	}
 	if code, body := get(api + "/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz: %d %s", code, body)
@@ -156,14 +134,7 @@ func TestRun(t *testing.T) {
 	if code, _ := get(api + "/healthz"); code != http.StatusOK {
 		t.Errorf("healthz during the shutdown delay: %d", code)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after shutdown")
-	}
+	wait()
 	if i, j := strings.Index(logs.String(), "shutting down"), strings.Index(logs.String(), `"msg":"stopped"`); i < 0 || j < i {
 		t.Errorf("shutdown not logged in order: %s", logs.String())
 	}
@@ -182,25 +153,12 @@ func TestRunPprof(t *testing.T) {
 		"SENSORHUB_PPROF":      "true",
 		"LOG_FORMAT":           "json",
 	}
-	logs := &syncBuffer{}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
-	}()
-	addrs := waitListening(t, logs, done)
+	addrs, logs, stop, wait := serving(t, env)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	get := func(url string) (int, string) {
 		t.Helper()
-		resp, err := client.Get(url)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpGet(t, client, url)
 	}
 	if code, body := get("http://" + addrs["admin"] + "/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile:") {
 		t.Errorf("admin heap profile: %d %.200s", code, body)
@@ -215,14 +173,54 @@ func TestRunPprof(t *testing.T) {
 		t.Errorf("no warning that profiles are served: %s", logs.String())
 	}
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
+	wait()
+}
+
+// serving starts `api serve` on env and returns once both servers listen:
+// their addresses by name, the log, stop (a SIGTERM) and wait, which fails
+// the test unless run returns nil within 15 s of stop.
+func serving(t *testing.T, env map[string]string) (addrs map[string]string, logs *syncBuffer, stop func(), wait func()) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, nil, io.Discard, logs)
+	}()
+	wait = func() {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("run did not return after shutdown")
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after shutdown")
 	}
+	return waitListening(t, logs, done), logs, stop, wait
+}
+
+// httpGet GETs url with headers ("Name: value") and returns the status and
+// body; a transport error fails the test.
+func httpGet(t *testing.T, client *http.Client, url string, headers ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ": ")
+		req.Header.Set(name, value)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func hashOf(t *testing.T, key string) string {
