@@ -269,55 +269,34 @@ func (e *envReader) strEmpty(key, def string) string {
 }
 
 func (e *envReader) integer(key string, def int) int {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.fail(fmt.Errorf("%w: %s=%q is not an integer", ErrUsage, key, v))
-		return def
-	}
-	return n
+	return parsed(e, key, def, strconv.Atoi, "an integer")
 }
 
 func (e *envReader) boolean(key string, def bool) bool {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.fail(fmt.Errorf("%w: %s=%q is not true or false", ErrUsage, key, v))
-		return def
-	}
-	return b
+	return parsed(e, key, def, strconv.ParseBool, "true or false")
 }
 
 func (e *envReader) float(key string, def float64) float64 {
-	v := e.getenv(key)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		e.fail(fmt.Errorf("%w: %s=%q is not a number", ErrUsage, key, v))
-		return def
-	}
-	return f
+	return parsed(e, key, def, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }, "a number")
 }
 
 func (e *envReader) duration(key string, def time.Duration) time.Duration {
+	return parsed(e, key, def, time.ParseDuration, "a duration like 5s or 1m30s")
+}
+
+// parsed reads key with parse, def when unset; a value parse rejects is a
+// usage error saying it is not what.
+func parsed[T any](e *envReader, key string, def T, parse func(string) (T, error), what string) T {
 	v := e.getenv(key)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	x, err := parse(v)
 	if err != nil {
-		e.fail(fmt.Errorf("%w: %s=%q is not a duration like 5s or 1m30s", ErrUsage, key, v))
+		e.fail(fmt.Errorf("%w: %s=%q is not %s", ErrUsage, key, v, what))
 		return def
 	}
-	return d
+	return x
 }
 
 func (e *envReader) fail(err error) {
