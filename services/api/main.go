@@ -21,6 +21,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -123,6 +124,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
 	logger.Info("api starting", "version", version, "config", cfg)
+	if !cfg.Pprof {
+		// Linking net/http/pprof keeps the runtime's heap sampling on, and
+		// it keeps a record per sampled allocation stack for the life of
+		// the process: about 1 MB more RSS within minutes of load (see
+		// docs/benchmarks.md, soak). Only -pprof serves those profiles.
+		runtime.MemProfileRate = 0
+	}
 
 	key := []byte(cfg.CursorKey)
 	if len(key) == 0 {

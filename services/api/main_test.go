@@ -79,8 +79,14 @@ func TestRun(t *testing.T) {
 		"SENSORHUB_RATE_LIMIT":     "1000",
 		"LOG_FORMAT":               "json",
 	}
+	rate := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	runtime.MemProfileRate = 512 * 1024 // the runtime's default, whatever ran before
 	addrs, logs, stop, wait := serving(t, env)
 	api, admin := "http://"+addrs["api"], "http://"+addrs["admin"]
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("heap sampling rate %d without -pprof, want 0: nothing serves its profiles", runtime.MemProfileRate)
+	}
 	get := func(url string, headers ...string) (int, string) {
 		t.Helper()
 		return httpGet(t, client, url, headers...)
