@@ -6,12 +6,15 @@
 # socket errors; target 0), latency percentiles, and the API process's RSS
 # (/proc/PID/status VmRSS) and goroutines (go_goroutines on the admin
 # listener's /metrics) at the start, every minute and at the end; the target
-# is RSS and goroutines flat within 10%, end vs start. The API runs with
-# -pprof on its admin listener, so that the start and end also record the
-# heap profile by allocation site after a forced GC
-# (bench/out/soak-heap-{start,end}.pb.gz, diffed in the report) and the
-# goroutines by stack (bench/out/soak-goroutines-*.txt): where RSS grows,
-# they tell a leak of live objects from memory the Go runtime keeps.
+# is RSS and goroutines flat within 10%, end vs start. The API runs as
+# deployed, without -pprof. With PPROF=true it serves Go's profiles on its
+# admin listener, so that the start and end also record the heap profile by
+# allocation site after a forced GC (bench/out/soak-heap-{start,end}.pb.gz,
+# diffed in the report) and the goroutines by stack
+# (bench/out/soak-goroutines-*.txt): where RSS grows, they tell a leak of
+# live objects from memory the Go runtime keeps. Not by default: heap
+# sampling, which -pprof keeps on, adds RSS of its own as it records new
+# allocation stacks (about 0.4 MB in 2 minutes), so it blurs the target.
 #
 #   bench/api.sh                     # once, to create and load bench_api
 #   bench/soak.sh                    # 10 minutes at 32 clients
@@ -27,6 +30,7 @@
 #   POOL_SIZE   the API's database pool (10, the API's default)
 #   PGDIR       cluster folder (bench/out/pg, shared with bench/api.sh)
 #   TOLERANCE   allowed growth of RSS and goroutines, end vs start, percent (10)
+#   PPROF       true: run the API with -pprof and report heap profiles (false)
 #
 # The mix (bench/out/soak-paths.txt, one of its 10,000 lines drawn per
 # request by bench/soak-wrk.lua):
@@ -73,6 +77,7 @@ SETTLE=${SETTLE:-10s}
 POOL_SIZE=${POOL_SIZE:-10}
 PGDIR=${PGDIR:-bench/out/pg}
 TOLERANCE=${TOLERANCE:-10}
+PPROF=${PPROF:-false}
 READER=bench_api_reader
 # What bench/api.sh loads by default: devices, series, readings.
 WANT="20 1000 10000000"
@@ -91,6 +96,7 @@ seconds() {
 secs=$(seconds "$DURATION") && [ "$secs" -gt 0 ] || die "DURATION must be like 600, 600s, 10m or 1h, not $DURATION"
 warm=$(seconds "$WARMUP") || die "WARMUP must be like 15s, not $WARMUP"
 settle=$(seconds "$SETTLE") || die "SETTLE must be like 10s, not $SETTLE"
+case $PPROF in true | false) ;; *) die "PPROF must be true or false, not $PPROF" ;; esac
 [[ $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive number, not $CLIENTS"
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive number, not $THREADS"
 [ "$THREADS" -le "$CLIENTS" ] || THREADS=$CLIENTS
@@ -203,7 +209,7 @@ say "wrote $(wc -l <"$paths") paths to $paths: $(cut -d' ' -f1 "$paths" | sort |
 
 log=$out/soak-serve.log
 say "starting the API on bench_api (admin listener on 127.0.0.1)"
-SENSORHUB_AUTH=off SENSORHUB_ADMIN_ADDR=127.0.0.1:0 SENSORHUB_PPROF=true "$out/api" serve -database-url "$(reader bench_api)" \
+SENSORHUB_AUTH=off SENSORHUB_ADMIN_ADDR=127.0.0.1:0 SENSORHUB_PPROF=$PPROF "$out/api" serve -database-url "$(reader bench_api)" \
   -addr 127.0.0.1:0 -pool-size "$POOL_SIZE" -log-format json >"$log" 2>&1 &
 api_pid=$!
 deadline=$((SECONDS + 30))
@@ -253,7 +259,7 @@ sample() {
   # Where RSS goes when it moves: the live heap, the heap's spans not yet
   # returned to the OS (sys - released), goroutine stacks and the GC's goal.
   alloc=$(awk '$1 == "go_memstats_heap_alloc_bytes" {printf "%.0f", $2}' <<<"$metrics")
-  retained=$(awk '$1 == "go_memstats_heap_sys_bytes" {s = $2} $1 == "go_memstats_heap_released_bytes" {r = $2} END {printf "%.0f", s - r}' <<<"$metrics")
+  retained=$(retained_bytes <<<"$metrics")
   stack=$(awk '$1 == "go_memstats_stack_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
   nextgc=$(awk '$1 == "go_memstats_next_gc_bytes" {printf "%.0f", $2}' <<<"$metrics")
   gcs=$(gc_count <<<"$metrics")
@@ -263,11 +269,17 @@ sample() {
 }
 # gc_count: the number of completed GC cycles, from /metrics on stdin.
 gc_count() { awk '$1 == "go_gc_duration_seconds_count" {printf "%.0f", $2}'; }
+# retained_bytes: the heap's memory not returned to the OS (sys - released),
+# from /metrics on stdin.
+retained_bytes() {
+  awk '$1 == "go_memstats_heap_sys_bytes" {s = $2} $1 == "go_memstats_heap_released_bytes" {r = $2} END {printf "%.0f", s - r}'
+}
 # profiles PHASE: after the sample, the heap profile (the API's -pprof
 # forces a GC for it) and the goroutines by stack, to compare start and end.
 # A leak shows as growth of live objects, whatever the runtime's retention
 # does to RSS.
 profiles() {
+  [ "$PPROF" = true ] || return 0
   curl -sS --max-time 30 -o "$out/soak-heap-$1.pb.gz" "http://$admin/debug/pprof/heap?gc=1"
   curl -sS --max-time 30 -o "$out/soak-goroutines-$1.txt" "http://$admin/debug/pprof/goroutine?debug=1"
 }
@@ -281,14 +293,26 @@ wait_gc() {
     sleep 1
   done
 }
+# scavenged: SETTLE, then until the heap's memory not returned to the OS
+# stops moving (two scrapes 2 s apart agree; at most 60 s more), so that a
+# sample does not catch the scavenger half way.
+scavenged() {
+  local prev="" now deadline
+  sleep "$settle"
+  deadline=$((SECONDS + 60))
+  while now=$(curl -sS --max-time 10 "http://$admin/metrics" | retained_bytes) && [ "$now" != "$prev" ] && [ $SECONDS -lt $deadline ]; do
+    prev=$now
+    sleep 2
+  done
+}
 # rest PHASE: the samples at rest, PHASE-after-1-gc and PHASE (see Samples).
 rest() {
-  say "resting: two garbage collections at rest (up to 4 minutes), $settle s after each"
+  say "resting: two garbage collections at rest (up to 4 minutes), each followed by $settle s and the scavenger"
   wait_gc
-  sleep "$settle"
+  scavenged
   sample "$1-after-1-gc"
   wait_gc
-  sleep "$settle"
+  scavenged
   sample "$1"
 }
 echo "time_utc,elapsed_s,phase,rss_kb,rss_anon_kb,rss_file_kb,goroutines,heap_inuse_bytes,os_threads,open_fds,pg_connections,heap_alloc_bytes,heap_retained_bytes,stack_inuse_bytes,next_gc_bytes,gc_cycles" >"$csv"
@@ -302,6 +326,10 @@ if [ "$warm" -gt 0 ]; then
   grep -q 'non2xx=0 err_connect=0 err_read=0 err_write=0 err_status=0 err_timeout=0' "$out/soak-warmup.out" ||
     say "WARNING: errors in the warm-up: $(grep '^WRK ' "$out/soak-warmup.out")"
 fi
+# The start's profiles come between its sample and the load, so the end
+# sample holds what serving a profile first touches (code pages, the gzip
+# writer's buffers) and the start sample would not: serve them once before.
+profiles warmup
 rest start
 t_start=$SECONDS
 profiles start
@@ -348,7 +376,7 @@ report() {
   echo "machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); load average $load_start at the start, $load_end at the end"
   echo "software: $(go env GOVERSION), PostgreSQL $(psql -X -tA "$dsn" -c 'SHOW server_version'), $(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
   echo "run: bench_api (10M readings, 1000 series, 20 devices), $CLIENTS clients, $THREADS wrk threads, ${secs} s after ${warm} s of warm-up;"
-  echo "     API pool $POOL_SIZE connections, auth off, access log on; mix: $paths"
+  echo "     API pool $POOL_SIZE connections, auth off, access log on, -pprof $PPROF; mix: $paths"
   echo
   printf '%-22s %s\n' "requests" "$requests ($(awk -v n="$requests" -v d="$duration_us" 'BEGIN {printf "%.1f", n / (d / 1e6)}') req/s, $(awk -v b="$bytes" -v n="$requests" 'BEGIN {printf "%.1f", n ? b / n / 1024 : 0}') KiB per response)"
   printf '%-22s %s\n' "requests by endpoint" "$cats (sent)"
@@ -385,10 +413,12 @@ report() {
   awk -F, '$3 == "start" {s = $12} $3 == "end" {e = $12}
     END {printf "%-22s start %.0f kB, end %.0f kB (%+.1f%%), heap allocated at rest (a leak grows it; not a target)\n", "live heap", s / 1024, e / 1024, s ? 100 * (e - s) / s : 0}' "$csv"
   echo
-  echo "live heap by allocation site, end minus start (go tool pprof -top -diff_base; profiles in $out/soak-heap-*.pb.gz):"
-  go tool pprof -top -nodecount=12 -sample_index=inuse_space -diff_base "$out/soak-heap-start.pb.gz" \
-    "$out/soak-heap-end.pb.gz" 2>/dev/null | sed -n '/^Showing\|flat%/,$p' | sed 's/^/  /'
-  echo
+  if [ "$PPROF" = true ]; then
+    echo "live heap by allocation site, end minus start (go tool pprof -top -diff_base; profiles in $out/soak-heap-*.pb.gz):"
+    go tool pprof -top -nodecount=12 -sample_index=inuse_space -diff_base "$out/soak-heap-start.pb.gz" \
+      "$out/soak-heap-end.pb.gz" 2>/dev/null | sed -n '/^Showing\|flat%/,$p' | sed 's/^/  /'
+    echo
+  fi
   if [ "$errors" = 0 ] && [ "$flat" = 1 ]; then
     echo "SOAK: all targets met (0 errors; RSS and goroutines flat within $TOLERANCE%)"
   else
