@@ -15,6 +15,9 @@
 # live objects from memory the Go runtime keeps. Not by default: heap
 # sampling, which -pprof keeps on, adds RSS of its own as it records new
 # allocation stacks (about 0.4 MB in 2 minutes), so it blurs the target.
+# Either way the report counts the goroutines at the end by state and
+# creator: from pprof, or without it from the runtime's own dump, since the
+# API is then stopped with SIGQUIT.
 #
 #   bench/api.sh                     # once, to create and load bench_api
 #   bench/soak.sh                    # 10 minutes at 32 clients
@@ -281,7 +284,7 @@ retained_bytes() {
 profiles() {
   [ "$PPROF" = true ] || return 0
   curl -sS --max-time 30 -o "$out/soak-heap-$1.pb.gz" "http://$admin/debug/pprof/heap?gc=1"
-  curl -sS --max-time 30 -o "$out/soak-goroutines-$1.txt" "http://$admin/debug/pprof/goroutine?debug=1"
+  curl -sS --max-time 30 -o "$out/soak-goroutines-$1.txt" "http://$admin/debug/pprof/goroutine?debug=2"
 }
 # wait_gc: until the runtime completes a GC cycle; at rest it forces one at
 # the latest 2 minutes after the last.
@@ -358,6 +361,15 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 rest end
 profiles end
 kill -0 "$api_pid" 2>/dev/null || die "the API died during the run"
+if [ "$PPROF" = false ]; then
+  # No profile endpoint, so the goroutines the end sample counted come from
+  # the runtime's own dump: on SIGQUIT it prints every goroutine's stack to
+  # stderr as it exits.
+  kill -QUIT "$api_pid"
+  wait "$api_pid" 2>/dev/null || true
+  api_pid=
+  sed -n '/^goroutine [0-9]/,$p' "$log" >"$out/soak-goroutines-end.txt"
+fi
 stop_api
 
 # ---------------------------------------------------------------- report
@@ -369,6 +381,24 @@ eval "$(sed 's/^WRK //; s/ /\n/g' <<<"$line")"
 socket=$((err_connect + err_read + err_write + err_timeout))
 errors=$((non2xx + socket))
 hz=$(getconf CLK_TCK)
+
+# goroutine_summary: a goroutine dump in the runtime's traceback format on
+# stdin (SIGQUIT, or pprof's debug=2), counted by state and creator. The
+# runtime's dump includes its own goroutines (GC workers, the scavenger),
+# which go_goroutines leaves out.
+goroutine_summary() {
+  awk '
+    /^goroutine [0-9]+ .*\[.*\]:$/ {
+      if (g != "") print g
+      g = ""
+      if ($2 == "0") next # g0 of the main thread: no goroutine
+      st = $0; sub(/^[^[]*\[/, "", st); sub(/[],].*/, "", st)
+      g = st ", main"
+    }
+    /^created by / {c = $0; sub(/^created by /, "", c); sub(/ in goroutine [0-9]+$/, "", c); g = st ", created by " c}
+    END {if (g != "") print g}
+  ' | sort | uniq -c | sort -k1,1nr -k2
+}
 
 report() {
   local ms='BEGIN {printf "%.2f", x / 1000}'
@@ -407,6 +437,9 @@ report() {
       ok = verdict("goroutines", gs, ge, gmax, "") && ok
       exit !ok
     }' "$csv" && flat=1 || flat=0
+  echo
+  echo "goroutines at the end, by state and creator, the runtime's own included ($out/soak-goroutines-end.txt):"
+  goroutine_summary <"$out/soak-goroutines-end.txt" | sed 's/^/  /'
   echo
   # heap_alloc of the samples at rest: the live objects after two
   # collections, plus what the sampler's scrapes allocated since.
