@@ -14,7 +14,7 @@
 # (bench/out/soak-goroutines-*.txt): where RSS grows, they tell a leak of
 # live objects from memory the Go runtime keeps. Not by default: heap
 # sampling, which -pprof keeps on, adds RSS of its own as it records new
-# allocation stacks (about 0.4 MB in 2 minutes), so it blurs the target.
+# allocation stacks (about 0.5 MB in 2 minutes), so it blurs the target.
 # Either way the report counts the goroutines at the end by state and
 # creator: from pprof, or without it from the runtime's own dump, since the
 # API is then stopped with SIGQUIT.
@@ -247,17 +247,23 @@ csv=$out/soak-samples.csv
 t_start=
 # sample PHASE: one CSV row of the API process's state.
 sample() {
-  local rss anon file threads fds metrics gor heap alloc retained stack nextgc gcs conns
+  local rss anon file threads fds metrics g gor heap alloc retained stack nextgc gcs conns
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$api_pid/status")
   anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$api_pid/status")
   file=$(awk '/^RssFile:/ {print $2}' "/proc/$api_pid/status")
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$api_pid/status")
   fds=$(find "/proc/$api_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-  metrics=$(curl -sS --max-time 10 "http://$admin/metrics")
   # Each scrape runs on goroutines of its own (the connection's, the
   # registry's collectors), which go_goroutines counts: the fewest of five
-  # scrapes is the process's own, at rest and under load alike.
-  gor=$(for _ in 1 2 3 4 5; do curl -sS --max-time 10 "http://$admin/metrics" | awk '$1 == "go_goroutines" {print $2}'; sleep 0.2; done | sort -n | head -1)
+  # scrapes is the process's own, at rest and under load alike. The last
+  # scrape gives the other columns.
+  gor=
+  for _ in 1 2 3 4 5; do
+    metrics=$(curl -sS --max-time 10 "http://$admin/metrics")
+    g=$(awk '$1 == "go_goroutines" {printf "%.0f", $2}' <<<"$metrics")
+    if [ -n "$g" ] && { [ -z "$gor" ] || [ "$g" -lt "$gor" ]; }; then gor=$g; fi
+    sleep 0.2
+  done
   heap=$(awk '$1 == "go_memstats_heap_inuse_bytes" {printf "%.0f", $2}' <<<"$metrics")
   # Where RSS goes when it moves: the live heap, the heap's spans not yet
   # returned to the OS (sys - released), goroutine stacks and the GC's goal.

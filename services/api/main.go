@@ -127,8 +127,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if !cfg.Pprof {
 		// Linking net/http/pprof keeps the runtime's heap sampling on, and
 		// it keeps a record per sampled allocation stack for the life of
-		// the process: about 1 MB more RSS within minutes of load (see
-		// docs/benchmarks.md, soak). Only -pprof serves those profiles.
+		// the process: about 0.5 MB more RSS in 2 minutes of the soak's
+		// load (docs/benchmarks.md). Only -pprof serves those profiles.
 		runtime.MemProfileRate = 0
 	}
 
