@@ -39,8 +39,29 @@ type DB struct {
 	Server *Server       // the server hosting it, for admin operations
 }
 
-// New returns a fresh database with the default flavor: timescaledb when
-// the server has it, else postgres. It is dropped when t ends.
+// FlavorEnv names the one schema flavor a test run covers, "postgres" or
+// "timescaledb"; empty covers both where the server has them. CI runs the
+// suite once per flavor, so that tests that take one database (New) run on
+// both and tests that take each (Each) run once per flavor.
+const FlavorEnv = "SENSORHUB_TEST_FLAVOR"
+
+// runFlavor returns the flavor FlavorEnv names, or FlavorAuto when unset.
+func runFlavor(t testing.TB) db.Flavor {
+	t.Helper()
+	v := os.Getenv(FlavorEnv)
+	if v == "" {
+		return db.FlavorAuto
+	}
+	f, err := db.ParseFlavor(v)
+	if err != nil || f == db.FlavorAuto {
+		t.Fatalf("dbtest: %s=%q: want postgres or timescaledb", FlavorEnv, v)
+	}
+	return f
+}
+
+// New returns a fresh database with the run's flavor (FlavorEnv), else the
+// default: timescaledb when the server has it, else postgres. It is dropped
+// when t ends.
 func New(t testing.TB) *DB {
 	t.Helper()
 	return NewFlavor(t, db.FlavorAuto)
@@ -52,8 +73,14 @@ func New(t testing.TB) *DB {
 func NewFlavor(t testing.TB, f db.Flavor) *DB {
 	t.Helper()
 	s := shared(t)
-	if f == db.FlavorAuto {
+	run := runFlavor(t)
+	switch {
+	case f == db.FlavorAuto && run != db.FlavorAuto:
+		f = run
+	case f == db.FlavorAuto:
 		f = s.defaultFlavor()
+	case run != db.FlavorAuto && f != run:
+		t.Skipf("dbtest: this test needs flavor %s, and %s=%s makes this run cover %s only; the run with %s=%s covers it", f, FlavorEnv, run, run, FlavorEnv, f)
 	}
 	if !s.has(f) {
 		msg := fmt.Sprintf("dbtest: server %s cannot host flavor %q", s.describe(), f)
@@ -93,21 +120,35 @@ func NewFlavor(t testing.TB, f db.Flavor) *DB {
 }
 
 // Each runs fn as subtest "postgres" and subtest "timescaledb", each with a
-// fresh database of that flavor. Where the server has no TimescaleDB that
-// subtest is skipped with the reason (failed with
-// SENSORHUB_REQUIRE_TIMESCALEDB=1).
+// fresh database of that flavor; with FlavorEnv set, only that one. Where the
+// server has no TimescaleDB that subtest is skipped with the reason (failed
+// with SENSORHUB_REQUIRE_TIMESCALEDB=1).
 func Each(t *testing.T, fn func(t *testing.T, d *DB)) {
 	t.Helper()
 	shared(t) // fail or skip once here rather than in every subtest
-	for _, f := range []db.Flavor{db.FlavorPostgres, db.FlavorTimescaleDB} {
+	flavors := []db.Flavor{db.FlavorPostgres, db.FlavorTimescaleDB}
+	if f := runFlavor(t); f != db.FlavorAuto {
+		flavors = []db.Flavor{f}
+	}
+	for _, f := range flavors {
 		t.Run(string(f), func(t *testing.T) { fn(t, NewFlavor(t, f)) })
 	}
 }
 
-// Flavors returns the flavors the test server can host.
+// Flavors returns the flavors the run covers (FlavorEnv) among those the
+// test server can host; it fails t when the server cannot host the one
+// FlavorEnv names.
 func Flavors(t testing.TB) []db.Flavor {
 	t.Helper()
-	return shared(t).Flavors()
+	s := shared(t)
+	f := runFlavor(t)
+	if f == db.FlavorAuto {
+		return s.Flavors()
+	}
+	if !s.has(f) {
+		t.Fatalf("dbtest: %s=%s, but server %s cannot host it", FlavorEnv, f, s.describe())
+	}
+	return []db.Flavor{f}
 }
 
 // Main runs the tests, then stops the server dbtest started (container or
