@@ -102,11 +102,24 @@ func (b bucketAgg) value(f string) any {
 	panic("unknown func " + f)
 }
 
-// expected is one expected point; filled says fill made it.
+// expected is one expected point; filled says fill made it. scale is the
+// largest magnitude among the readings it stands for and n their number,
+// which bound the rounding a correct computation may show.
 type expected struct {
 	Time   time.Time
 	Values map[string]any
 	filled bool
+	scale  float64
+	n      int
+}
+
+// scale returns the largest magnitude of the bucket's numeric readings.
+func (b bucketAgg) scale() float64 {
+	var m float64
+	for _, r := range b.rs {
+		m = math.Max(m, math.Abs(r.num))
+	}
+	return m
 }
 
 // expectPoints computes one series' points from its readings, which are
@@ -129,7 +142,7 @@ func expectPoints(rs []reading, starts []time.Time, from, to time.Time, funcs []
 			for _, f := range funcs {
 				v[f] = a.value(f)
 			}
-			out = append(out, expected{Time: s, Values: v})
+			out = append(out, expected{Time: s, Values: v, scale: a.scale(), n: len(a.rs)})
 			continue
 		}
 		if fill == FillNone || fill == "" {
@@ -168,19 +181,39 @@ func expectPoints(rs []reading, starts []time.Time, from, to time.Time, funcs []
 				v[f] = aggs[prev].value(f)
 			}
 		}
-		out = append(out, expected{Time: s, Values: v, filled: true})
+		e := expected{Time: s, Values: v, filled: true}
+		for _, j := range []int{prev, next} {
+			if j >= 0 {
+				e.scale, e.n = math.Max(e.scale, aggs[j].scale()), max(e.n, len(aggs[j].rs))
+			}
+		}
+		out = append(out, e)
 	}
 	return out
 }
 
-// approxEqual reports whether a and b agree to 1e-9 relative (absolute below 1).
-func approxEqual(a, b float64) bool {
-	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+// within reports whether got is as close to want as a correct computation
+// of f comes: 1e-9 relative, plus the rounding of the readings' largest
+// magnitude (scale), so that a true 0 may come back as 1e-12·scale (and a sum
+// of n readings as n times that). Squared deviations are held only to
+// float64's smallest step, so a stddev is defined only to about
+// sqrt(n·2^-1074), which is 0 or subnormal for readings near 1e-160 and
+// smaller. A formula that loses digits to cancellation, or fails or flushes
+// tiny values to 0, is outside it.
+func within(got, want float64, f string, scale float64, n int) bool {
+	floor := 1e-12 * scale
+	switch f {
+	case FuncSum:
+		floor *= float64(max(n, 1))
+	case FuncStddev:
+		floor = max(floor, 2*math.Sqrt(float64(max(n, 1))*math.SmallestNonzeroFloat64))
+	}
+	return math.Abs(got-want) <= 1e-9*math.Abs(want)+floor
 }
 
 // comparePoints reports differences between got and want, exact for count,
-// min, max, first and last, to 1e-9 for sum, avg and stddev and for values
-// that fill interpolated. It reports the first few.
+// min, max, first and last, and within for sum, avg and stddev and for
+// values that fill interpolated. It reports the first few.
 func comparePoints(t *testing.T, what string, got []Point, funcs []string, want []expected) {
 	t.Helper()
 	errs := 0
@@ -221,9 +254,9 @@ func comparePoints(t *testing.T, what string, got []Point, funcs []string, want 
 				if wf, ok := wv.(float64); ok {
 					switch f {
 					case FuncSum, FuncAvg, FuncStddev:
-						equal = approxEqual(gf, wf)
+						equal = within(gf, wf, f, w.scale, w.n)
 					case FuncMin, FuncMax:
-						equal = w.filled && approxEqual(gf, wf)
+						equal = w.filled && within(gf, wf, f, w.scale, w.n)
 					}
 				}
 			}

@@ -37,25 +37,20 @@ WHERE series_id = ANY($1::int4[]) AND time >= $4::timestamptz AND time < $5::tim
   AND value_num IS NOT NULL
 GROUP BY series_id, i`
 
-	// rollupSQL re-aggregates rollup rows. m2 combines as the rollup
-	// migration describes, Σm2 + Σ(sum²/count) − (Σsum)²/Σcount, computed
-	// in the equal but stable form Σm2 + Σcount·(sum/count − mean)² with
-	// the bucket's mean from a window: the first form cancels
-	// catastrophically when the spread is small against the mean.
+	// rollupSQL re-aggregates rollup rows. stddev merges each row's
+	// (count, sum, m2) with sensorhub.stddev_merge (migration 00010): the
+	// pairwise update stays exact to a few ulps when the spread is small
+	// against the mean, and cannot fail on an underflow for tiny values.
 	rollupSelect = `
 SELECT series_id, i,
        sum(count)::bigint AS count, sum(sum), min(min), max(max),
-       CASE WHEN sum(count) > 1 THEN
-           sqrt(greatest(0, sum(m2) + sum(count * (sum / count - mean) ^ 2)) / (sum(count) - 1)::float8)
-       END,
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text
-FROM (SELECT r.*, width_bucket(bucket, $3::timestamptz[]) AS i,
-             sum(sum) OVER w / (sum(count) OVER w)::float8 AS mean`
+FROM (SELECT r.*, width_bucket(bucket, $3::timestamptz[]) AS i`
 	rollupWhere = `
-      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz
-      WINDOW w AS (PARTITION BY series_id, width_bucket(bucket, $3::timestamptz[]))) g
+      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz) g
 GROUP BY series_id, i`
 
 	// textSQL aggregates text readings; they have no rollups.

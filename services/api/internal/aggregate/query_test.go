@@ -195,8 +195,13 @@ func TestQueryHandComputed(t *testing.T) {
 	})
 }
 
-// generate makes readings every 7 minutes, with jitter, of three numeric
-// series with gaps and one sparser text series, over [from, to).
+// tiny are finite readings whose squares underflow float64, the smallest
+// normal and subnormal among them, with a zero and a sign change.
+var tiny = []float64{1e-200, -1e-160, 1e-300, 5e-324, 2.2250738585072014e-308, 0, 3e-170}
+
+// generate makes readings every 7 minutes, with jitter, of six numeric
+// series, some with gaps, and one sparser text series, over [from, to).
+
 func generate(from, to time.Time, rng *rand.Rand) []seed.Reading {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	var out []seed.Reading
@@ -233,6 +238,14 @@ func generate(from, to time.Time, rng *rand.Rand) []seed.Reading {
 		if t := jitter(); !inGap(t, "2024-04-02T00:00:00Z", "2024-04-04T00:00:00Z", "2024-10-29T00:00:00Z", "2024-10-31T00:00:00Z") {
 			out = append(out, seed.Reading{DeviceID: "dev-b", Parameter: "level", Time: t.In(berlin), Num: seed.Num(100*rng.Float64() - 50)})
 		}
+		// Where a formula loses digits: a large mean with a small spread,
+		// a constant (true stddev 0), and finite values whose squares
+		// underflow float64.
+		if t := jitter(); !inGap(t, "2024-03-27T00:00:00Z", "2024-03-27T03:00:00Z", "2024-10-23T00:00:00Z", "2024-10-23T03:00:00Z") {
+			out = append(out, seed.Reading{DeviceID: "dev-c", Parameter: "odometer", Time: t.UTC(), Num: seed.Num(1e6 + rng.NormFloat64()/2)})
+		}
+		out = append(out, seed.Reading{DeviceID: "dev-c", Parameter: "setpoint", Time: jitter().UTC(), Num: seed.Num(123456.789)})
+		out = append(out, seed.Reading{DeviceID: "dev-c", Parameter: "leak", Time: jitter().UTC(), Num: seed.Num(tiny[i%len(tiny)])})
 		if i%2 == 0 {
 			if t := jitter(); !inGap(t, "2024-03-31T00:00:00Z", "2024-03-31T04:00:00Z", "2024-10-27T00:00:00Z", "2024-10-27T04:00:00Z") {
 				s := fmt.Sprintf("%s-%d", []string{"open", "closed", "fault"}[rng.IntN(3)], i)
@@ -292,7 +305,8 @@ func TestQueryMatchesReadings(t *testing.T) {
 			t.Fatal(err)
 		}
 		cat := catalog(t, d.Pool)
-		numeric := []Series{cat[[2]string{"dev-a", "temperature"}], cat[[2]string{"dev-a", "pressure"}], cat[[2]string{"dev-b", "level"}]}
+		numeric := []Series{cat[[2]string{"dev-a", "temperature"}], cat[[2]string{"dev-a", "pressure"}], cat[[2]string{"dev-b", "level"}],
+			cat[[2]string{"dev-c", "odometer"}], cat[[2]string{"dev-c", "setpoint"}], cat[[2]string{"dev-c", "leak"}]}
 		all := append(append([]Series(nil), numeric...), cat[[2]string{"dev-b", "state"}])
 		for _, s := range all {
 			if s.ID == 0 {

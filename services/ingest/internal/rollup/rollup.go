@@ -11,9 +11,12 @@ package rollup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -39,9 +42,14 @@ var Widths = []struct {
 
 const pendingSQL = `SELECT id, lo, hi FROM sensorhub.rollup_pending ORDER BY lo, id`
 
+// Querier is a pool or one of its connections.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // Pending returns the stale ranges, merged.
-func Pending(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
-	rows, err := pool.Query(ctx, pendingSQL)
+func Pending(ctx context.Context, q Querier) ([]Range, error) {
+	rows, err := q.Query(ctx, pendingSQL)
 	if err != nil {
 		return nil, fmt.Errorf("read pending rollup ranges: %w", err)
 	}
@@ -81,21 +89,24 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, parts int) ([]Range, error
 	if err != nil {
 		return nil, err
 	}
+	if flavor == db.FlavorTimescaleDB {
+		return refreshTimescale(ctx, pool)
+	}
 	ranges, err := Pending(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range ranges {
-		if flavor == db.FlavorTimescaleDB {
-			err = refreshTimescale(ctx, pool, r)
-		} else {
-			err = refreshPlain(ctx, pool, r, parts)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("refresh rollups %s to %s: %w", r.Lo.Format(time.RFC3339), r.Hi.Format(time.RFC3339), err)
+		if err := refreshPlain(ctx, pool, r, parts); err != nil {
+			return nil, fmt.Errorf("refresh rollups %s: %w", r, err)
 		}
 	}
 	return ranges, nil
+}
+
+// String is the range for messages.
+func (r Range) String() string {
+	return r.Lo.UTC().Format(time.RFC3339Nano) + " to " + r.Hi.UTC().Format(time.RFC3339Nano)
 }
 
 const (
@@ -121,18 +132,82 @@ func refreshPlain(ctx context.Context, pool *pgxpool.Pool, r Range, parts int) e
 	return err
 }
 
-const refreshCaggSQL = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`
+// Continuous aggregates are refreshed in one pass (buckets_per_batch 0):
+// TimescaleDB 2.28 otherwise splits a refresh into batches of 10 buckets and
+// skips the bucket that starts exactly where the newest invalidation ends
+// when that falls on a batch edge (timescale/timescaledb#10221, fixed only in
+// 2.29, which has no PostgreSQL 15 build). The bucket would stay stale below
+// the watermark, where real-time aggregation does not cover it.
+const refreshCaggSQL = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, options => '{"buckets_per_batch": 0}')`
 
-func refreshTimescale(ctx context.Context, pool *pgxpool.Pool, r Range) error {
-	// Finest first: each continuous aggregate is built on the one before.
-	for _, w := range Widths {
-		lo, hi := Align(r.Lo, w.Width), Align(r.Hi, w.Width).Add(w.Width)
-		if _, err := pool.Exec(ctx, refreshCaggSQL, w.Name, lo, hi); err != nil {
-			return fmt.Errorf("%s: %w", w.Name, err)
+// TimescaleDB refuses a refresh while another refresh of the same continuous
+// aggregate runs (SQLSTATE 55P03) instead of waiting for it. Loads queue
+// behind each other on this session lock, which a killed job's backend
+// holds until its refresh has finished; a refresh policy's job does not take
+// it, so a refresh that meets one is tried again until concurrentWait.
+const (
+	lockRefreshSQL   = `SELECT pg_advisory_lock(hashtext('sensorhub.refresh_caggs'))`
+	unlockRefreshSQL = `SELECT pg_advisory_unlock(hashtext('sensorhub.refresh_caggs'))`
+)
+
+// concurrentWait bounds how long a refresh waits for a concurrent one (a
+// policy's) to finish: longer than any refresh of ranges a load left.
+var concurrentWait = 10 * time.Minute
+
+// refreshTimescale refreshes every pending range, finest width first, on one
+// connection that holds the refresh lock, so pending ranges are read after
+// any load refreshing before it has deleted its own.
+func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("refresh rollups: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, lockRefreshSQL); err != nil {
+		return nil, fmt.Errorf("refresh rollups: take lock: %w", err)
+	}
+	// Closing the session releases the lock too, should the unlock fail.
+	defer conn.Exec(context.WithoutCancel(ctx), unlockRefreshSQL) //nolint:errcheck
+
+	ranges, err := Pending(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range ranges {
+		for _, w := range Widths {
+			lo, hi := Align(r.Lo, w.Width), Align(r.Hi, w.Width).Add(w.Width)
+			if err := refreshCagg(ctx, conn, w.Name, lo, hi); err != nil {
+				return nil, fmt.Errorf("refresh rollups %s: %s: %w", r, w.Name, err)
+			}
+		}
+		if _, err := conn.Exec(ctx, deletePendingSQL, r.ids); err != nil {
+			return nil, fmt.Errorf("refresh rollups %s: %w", r, err)
 		}
 	}
-	_, err := pool.Exec(ctx, deletePendingSQL, r.ids)
-	return err
+	return ranges, nil
+}
+
+// refreshCagg refreshes one continuous aggregate over [lo, hi), waiting out
+// a concurrent refresh of it.
+func refreshCagg(ctx context.Context, conn *pgxpool.Conn, name string, lo, hi time.Time) error {
+	deadline := time.Now().Add(concurrentWait)
+	delay := 50 * time.Millisecond
+	for {
+		_, err := conn.Exec(ctx, refreshCaggSQL, name, lo, hi)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			return err
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("a concurrent refresh still ran after %v: %w", concurrentWait, err)
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // Align returns the start of the bucket of width w that holds t; buckets are
