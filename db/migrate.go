@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -75,6 +76,10 @@ type Options struct {
 	CompressAfter string
 	// Retention, when set, drops TimescaleDB chunks older than it (default: keep all).
 	Retention string
+	// UpTo stops at this schema version instead of the newest (0), so an
+	// upgrade can be staged, and tested against a job running on the schema
+	// before it.
+	UpTo int64
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -145,7 +150,7 @@ func Migrate(ctx context.Context, dsn string, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	results, err := p.Up(ctx)
+	results, err := upRetryingRaces(ctx, p, opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("migrate (%s): %w", flavor, err)
 	}
@@ -158,6 +163,60 @@ func Migrate(ctx context.Context, dsn string, opts Options) (Result, error) {
 	}
 	opts.Logger.Info("schema up to date", "flavor", flavor, "version", version, "applied", len(results), "duration", time.Since(start).Round(time.Millisecond))
 	return Result{Flavor: flavor, Version: version, Applied: len(results)}, nil
+}
+
+// raceAttempts bounds the tries of a migration that lost a race.
+const raceAttempts = 5
+
+// upRetryingRaces applies the pending migrations, trying one again when it
+// lost a race with concurrent work on the catalog, e.g. a TimescaleDB policy
+// job updating the job a migration drops ("tuple concurrently deleted").
+// A failed migration rolled back whole (or, without a transaction, is made of
+// statements that may run twice), so it is safe to apply again.
+func upRetryingRaces(ctx context.Context, p *goose.Provider, opts Options) ([]*goose.MigrationResult, error) {
+	var all []*goose.MigrationResult
+	for attempt := 1; ; attempt++ {
+		var (
+			results []*goose.MigrationResult
+			err     error
+		)
+		if opts.UpTo > 0 {
+			results, err = p.UpTo(ctx, opts.UpTo)
+		} else {
+			results, err = p.Up(ctx)
+		}
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			results = partial.Applied
+		}
+		all = append(all, results...)
+		if err == nil || attempt == raceAttempts || !lostRace(err) {
+			return all, err
+		}
+		delay := time.Duration(attempt) * 200 * time.Millisecond
+		opts.Logger.Warn("migration lost a race with concurrent work; trying it again", "attempt", attempt, "delay", delay, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return all, ctx.Err()
+		}
+	}
+}
+
+// lostRace reports whether err is a conflict with a concurrent transaction
+// rather than a fault of the migration.
+func lostRace(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40001", "40P01", "55P03": // serialization failure, deadlock, lock not available
+		return true
+	case "XX000": // catalog rows changed under us: "tuple concurrently updated/deleted"
+		return strings.Contains(pgErr.Message, "concurrently")
+	}
+	return false
 }
 
 func newProvider(sqlDB *sql.DB, fsys fs.FS, logger *slog.Logger) (*goose.Provider, error) {

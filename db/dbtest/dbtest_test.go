@@ -129,7 +129,12 @@ func TestEach(t *testing.T) {
 		ran = append(ran, d.Flavor)
 		mu.Unlock()
 	})
-	if !slices.Contains(ran, db.FlavorPostgres) {
+	// With FlavorEnv set, Each runs that flavor only; else postgres always.
+	if f := runFlavor(t); f != db.FlavorAuto {
+		if !slices.Equal(ran, []db.Flavor{f}) {
+			t.Errorf("Each ran %v; %s=%s wants exactly it", ran, FlavorEnv, f)
+		}
+	} else if !slices.Contains(ran, db.FlavorPostgres) {
 		t.Errorf("Each ran %v; want at least postgres", ran)
 	}
 	want := Flavors(t)
