@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -16,30 +18,15 @@ import (
 
 	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/db/seed"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 
-// emptyDB creates an unmigrated database on the test server.
-func emptyDB(t *testing.T) string {
-	t.Helper()
-	srv := dbtest.New(t).Server
-	name := "e_" + strings.ToLower(rand.Text()[:12])
-	if _, err := srv.Admin().Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = srv.Admin().Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return srv.DSN(name)
-}
-
 func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	for _, flavor := range dbtest.Flavors(t) {
 		t.Run(string(flavor), func(t *testing.T) {
-			dsn := emptyDB(t)
+			dsn := dbtest.Empty(t)
 			ctx := t.Context()
 			// Four migrators at once: the advisory lock lets one apply each
 			// migration and the others find nothing left to do.
@@ -206,5 +193,65 @@ func TestEnsureLogin(t *testing.T) {
 	err := d.Pool.QueryRow(ctx, `SELECT pg_has_role($1, 'sensorhub_reader', 'MEMBER') AND (SELECT rolcanlogin FROM pg_roles WHERE rolname = $1)`, user).Scan(&member)
 	if err != nil || !member {
 		t.Errorf("%s is a login member of sensorhub_reader: %v, %v", user, member, err)
+	}
+}
+
+// TestMigrationRecomputesStoredRollups stores rollups with the schema before
+// the stable m2 merge (version 10), where a large mean with a small spread
+// loses digits, then migrates: every stored 1-hour and 1-day m2 must then
+// match the readings to 1e-9.
+func TestMigrationRecomputesStoredRollups(t *testing.T) {
+	for _, flavor := range dbtest.Flavors(t) {
+		t.Run(string(flavor), func(t *testing.T) {
+			ctx := t.Context()
+			dsn := dbtest.Empty(t)
+			if _, err := db.Migrate(ctx, dsn, db.Options{Flavor: flavor, UpTo: 10}); err != nil {
+				t.Fatal(err)
+			}
+			pool, err := pgxpool.New(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			var rs []seed.Reading
+			start := time.Date(2024, 3, 20, 0, 0, 0, 0, time.UTC)
+			for i := range 3000 {
+				// Mean 1e6, spread about 0.5, one reading every 37 s.
+				v := 1e6 + 0.5*math.Sin(float64(i)*0.7) + 0.25*math.Cos(float64(i)*1.9)
+				rs = append(rs, seed.Reading{DeviceID: "d", Parameter: "odometer", Time: start.Add(time.Duration(i) * 37 * time.Second), Num: seed.Num(v)})
+			}
+			if err := seed.Load(ctx, pool, rs); err != nil {
+				t.Fatal(err)
+			}
+			const worstSQL = `
+				SELECT coalesce(max(abs(sqrt(r.m2 / (r.count - 1)) - x.sd) / x.sd), 0)
+				FROM %s r JOIN (SELECT date_bin($1::interval, time, '2000-01-03 00:00:00+00') AS bucket, stddev_samp(value_num) AS sd
+				                FROM sensorhub.readings GROUP BY 1) x USING (bucket)`
+			worst := func(name, width string) float64 {
+				var w float64
+				if err := pool.QueryRow(ctx, fmt.Sprintf(worstSQL, name), width).Scan(&w); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				return w
+			}
+			before := worst("sensorhub.rollup_1d", "1 day")
+			if before < 1e-7 {
+				t.Errorf("before the migration rollup_1d's stddev is off by only %.2g: the data does not show the defect", before)
+			}
+			if _, err := db.Migrate(ctx, dsn, db.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []struct{ name, width string }{{"sensorhub.rollup_1h", "1 hour"}, {"sensorhub.rollup_1d", "1 day"}} {
+				w := worst(r.name, r.width)
+				t.Logf("%s: stddev off by %.3g relative after the migration (rollup_1d before: %.3g)", r.name, w, before)
+				if w > 1e-9 {
+					t.Errorf("after the migration %s's stddev is off by %.3g relative (before: %.3g in rollup_1d)", r.name, w, before)
+				}
+			}
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sensorhub.rollup_1h) + (SELECT count(*) FROM sensorhub.rollup_1d)`).Scan(&n); err != nil || n != 31+2 {
+				t.Errorf("%d rollup rows after the migration (%v), want 33", n, err)
+			}
+		})
 	}
 }

@@ -171,6 +171,25 @@ func Main(m *testing.M) int {
 	return code
 }
 
+// Empty returns the superuser DSN of a new database with no schema (from
+// template0), for tests of migrating itself; it is dropped when t ends.
+func Empty(t testing.TB) string {
+	t.Helper()
+	s := shared(t)
+	name := "e_" + randomName()
+	if _, err := s.admin.Exec(t.Context(), "CREATE DATABASE "+ident(name)+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
+		t.Fatalf("dbtest: create empty database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := dropDatabase(ctx, s.admin, name); err != nil {
+			t.Errorf("dbtest: %v", err)
+		}
+	})
+	return s.DSN(name)
+}
+
 // RoleDSN returns a DSN of d's database for a new LOGIN role, with a random
 // name and password, that is a member of role (e.g. "sensorhub_reader"), so
 // a test can check what that role may and may not do. The login role is

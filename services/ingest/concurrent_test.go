@@ -118,7 +118,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 		t.Run("migrate while loading", func(t *testing.T) {
 			// A database one migration short of the rollup rework, with data,
 			// upgraded while two jobs load.
-			dsn := emptyDatabase(t, d.Server)
+			dsn := dbtest.Empty(t)
 			const before = 10
 			if _, err := db.Migrate(t.Context(), dsn, db.Options{Flavor: d.Flavor, UpTo: before}); err != nil {
 				t.Fatal(err)
@@ -291,21 +291,3 @@ func assertRollupsRecompute(t *testing.T, pool *pgxpool.Pool) {
 	}
 }
 
-// emptyDatabase creates a database with no schema on srv, dropped when t ends.
-func emptyDatabase(t *testing.T, srv *dbtest.Server) string {
-	t.Helper()
-	name := fmt.Sprintf("t_empty_%d", time.Now().UnixNano())
-	ctx := t.Context()
-	if _, err := srv.Admin().Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.Admin().Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = srv.Admin().Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return srv.DSN(name)
-}
