@@ -290,4 +290,3 @@ func assertRollupsRecompute(t *testing.T, pool *pgxpool.Pool) {
 		}
 	}
 }
-
