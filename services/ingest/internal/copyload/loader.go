@@ -52,6 +52,7 @@ type Reject struct {
 	Field  string
 	Reason string
 	Raw    []byte
+	RawCut int64 // bytes of the record Raw leaves out (dataset.RecordError.RawCut)
 }
 
 // RejectSink receives rejected readings (a rejects file, a test's slice).
@@ -263,7 +264,7 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 		if err != nil {
 			var rec *dataset.RecordError
 			if errors.As(err, &rec) {
-				if err := reject(Reject{Pos: rec.Pos, Field: rec.Field, Reason: rec.Reason, Raw: rec.Raw}); err != nil {
+				if err := reject(Reject{Pos: rec.Pos, Field: rec.Field, Reason: rec.Reason, Raw: rec.Raw, RawCut: rec.RawCut}); err != nil {
 					if errors.Is(err, ErrTooManyRejects) {
 						return err, send()
 					}

@@ -103,9 +103,9 @@ func (p *csvParser) readHeader() (Position, error) {
 		}
 		switch {
 		case c == numCols:
-			return pos, p.rd.fatal(pos, fmt.Errorf("CSV header: unknown column %q (want device_id, parameter, timestamp, value and optionally type)", name))
+			return pos, p.rd.fatal(pos, errors.New("CSV header: unknown column "+quote(name)+" (want device_id, parameter, timestamp, value and optionally type)"))
 		case p.cols[c] >= 0:
-			return pos, p.rd.fatal(pos, fmt.Errorf("CSV header: column %q appears twice", name))
+			return pos, p.rd.fatal(pos, errors.New("CSV header: column "+quote(name)+" appears twice"))
 		}
 		p.cols[c] = i
 	}

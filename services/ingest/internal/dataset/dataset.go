@@ -135,7 +135,13 @@ type Position struct {
 	File   string // Options.File; "" when reading an unnamed stream
 	Line   int64  // 1-based line of the record start; 0 when unknown
 	Offset int64  // byte offset of the record start in the (decompressed) stream
-	Path   string // JSON pointer such as /device.foo/17 into the reference document; "" otherwise
+	// Path is the JSON pointer, such as /device.foo/17, into the reference
+	// document; "" otherwise. A pointer longer than 200 bytes or deeper
+	// than 16 segments is cut to its head and tail with a note of what lies
+	// between, as in /dev/0/0/0/0/0/0/0/0/0/0/0/… (9,985 more
+	// segments)/0/0/0: it is for a person to read, and Line and Offset
+	// still locate the place exactly.
+	Path string
 }
 
 // String renders the position as "data.json:1234 /device.foo/17 (byte 56789)",
@@ -168,9 +174,13 @@ type RecordError struct {
 	Reason string
 	// Raw is the record as it appeared in the input: the JSON object, the
 	// NDJSON line or the CSV row, without its line ending; nil when the
-	// rejected value is no record (a device key holding no array). A record
-	// longer than the record bound (1 MiB with the default bounds) is cut there.
+	// rejected value is no record (a device key holding no array). Of a
+	// record longer than MaxRawBytes it holds the head, cut on a UTF-8 rune
+	// boundary, so it is always a prefix of the record in the input.
 	Raw []byte
+	// RawCut is how many bytes of the record Raw leaves out; 0 when Raw is
+	// the whole record.
+	RawCut int64
 }
 
 func (e *RecordError) Error() string {
@@ -195,7 +205,9 @@ func (e *FatalError) Error() string {
 	if errors.As(e.Err, &se) && se.Err != nil {
 		msg = "malformed JSON: " + se.Err.Error()
 	}
-	return e.Pos.String() + ": " + msg
+	// The causes built here quote little of the input, but the message of
+	// a library might quote much: bound it whatever the cause.
+	return e.Pos.String() + ": " + cutText(msg, maxReasonBytes)
 }
 
 func (e *FatalError) Unwrap() error { return e.Err }

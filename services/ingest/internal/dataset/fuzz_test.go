@@ -37,6 +37,15 @@ func checkFuzz(t *testing.T, data []byte, format dataset.Format) {
 			opts.Format = format
 		}
 		res := readAll(t, data, opts)
+		// Whatever the input, messages stay short and raw is bounded.
+		if res.fatal != nil && len(res.fatal.Error()) > maxErrorBytes {
+			t.Fatalf("fatal error of %d bytes", len(res.fatal.Error()))
+		}
+		for _, re := range res.rejects {
+			if len(re.Error()) > maxErrorBytes || len(re.Raw) > dataset.MaxRawBytes || re.RawCut < 0 {
+				t.Fatalf("reject of %d bytes with %d raw bytes (%d cut)", len(re.Error()), len(re.Raw), re.RawCut)
+			}
+		}
 		if bytes.HasPrefix(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), []byte{0x1f, 0x8b}) {
 			continue // positions count in the inflated stream
 		}

@@ -129,7 +129,7 @@ func (rd *Reader) pos(line, off int64, path string) Position {
 	if line > 0 {
 		line += rd.lineBase
 	}
-	return Position{File: rd.opts.File, Line: line, Offset: rd.base + off, Path: path}
+	return Position{File: rd.opts.File, Line: line, Offset: rd.base + off, Path: cutPointer(path)}
 }
 
 // fatal wraps err with its position unless it is io.EOF.
@@ -140,11 +140,10 @@ func (rd *Reader) fatal(pos Position, err error) error {
 	return &FatalError{Pos: pos, Err: err}
 }
 
+// recordError rejects the record raw, keeping at most MaxRawBytes of it.
 func (rd *Reader) recordError(pos Position, fe *fieldError, raw []byte) *RecordError {
-	if n := rd.opts.maxRecordBytes(); len(raw) > n {
-		raw = raw[:n]
-	}
-	return &RecordError{Pos: pos, Field: fe.field, Reason: fe.reason, Raw: bytes.Clone(raw)}
+	n := runeCut(raw, MaxRawBytes)
+	return &RecordError{Pos: pos, Field: fe.field, Reason: fe.reason, Raw: bytes.Clone(raw[:n]), RawCut: int64(len(raw) - n)}
 }
 
 // detect reports whether the input is empty or whitespace only, and otherwise

@@ -143,8 +143,12 @@ func (p *referenceParser) setDevice(name jsontext.Value) {
 		b, _ = jsontext.AppendUnquote(nil, name) // for the pointer, with invalid UTF-8 replaced
 		p.device = string(b)
 	}
+	// The pointer shows the head of a huge device id only: it is built once
+	// per device but copied into the position of every reading.
+	token := p.device
+	n := runeCut(token, maxPointerTokenBytes)
 	p.prefix = append(p.prefix[:0], '/')
-	for _, c := range []byte(p.device) {
+	for _, c := range []byte(token[:n]) {
 		switch c {
 		case '~':
 			p.prefix = append(p.prefix, "~0"...)
@@ -153,6 +157,9 @@ func (p *referenceParser) setDevice(name jsontext.Value) {
 		default:
 			p.prefix = append(p.prefix, c)
 		}
+	}
+	if n < len(token) {
+		p.prefix = append(p.prefix, moreBytes(int64(len(token)-n))...)
 	}
 	p.prefix = append(p.prefix, '/')
 }

@@ -53,7 +53,12 @@ type fieldError struct {
 	field, reason string
 }
 
-func reject(field, reason string) *fieldError { return &fieldError{field, reason} }
+// reject builds every fieldError, so it bounds what they quote: a field is
+// a member name from the input when it is a duplicate, and a reason the
+// callers keep short is cut should one not be.
+func reject(field, reason string) *fieldError {
+	return &fieldError{cutText(field, maxQuoteBytes), cutText(reason, maxReasonBytes)}
+}
 
 // id validates a device id or parameter name.
 func (c *checker) id(field, s string) (string, *fieldError) {
@@ -379,18 +384,3 @@ func kindName(k jsontext.Kind) string {
 	}
 	return "invalid JSON"
 }
-
-// excerpt shortens what a reason quotes from the input, which may be large.
-func excerpt(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
-
-func quote(s string) string { return strconv.Quote(excerpt(s)) }
