@@ -15,10 +15,11 @@ down:
 test:
 	go test -count=1 $(GO_PACKAGES)
 
-## vet: go vet, and a syntax check of the shell scripts (bench/ has no test run)
+## vet: go vet, a syntax check of the shell scripts (bench/ has no test run), and that bench/'s pgbench scripts still copy the API's SQL
 vet:
 	go vet $(GO_PACKAGES)
 	@for f in bench/*.sh scripts/*.sh .ci/run; do bash -n "$$f" || exit 1; done
+	go run bench/api-sqlcheck.go bench/api-pgbench-*.sql
 
 ## fuzz: a short pass over every fuzz target (FUZZTIME each)
 FUZZTIME ?= 5s

@@ -12,17 +12,13 @@
 \set sid random(:lo, :hi)
 SELECT series_id, i,
        sum(count)::bigint AS count, sum(sum), min(min), max(max),
-       CASE WHEN sum(count) > 1 THEN
-           sqrt(greatest(0, sum(m2) + sum(count * (sum / count - mean) ^ 2)) / (sum(count) - 1)::float8)
-       END,
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text
-FROM (SELECT r.*, width_bucket(bucket, :buckets::timestamptz[]) AS i,
-             sum(sum) OVER w / (sum(count) OVER w)::float8 AS mean
+FROM (SELECT r.*, width_bucket(bucket, :buckets::timestamptz[]) AS i
       FROM sensorhub.rollup_1h r
-      WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND bucket >= :from::timestamptz AND bucket < :to::timestamptz
-      WINDOW w AS (PARTITION BY series_id, width_bucket(bucket, :buckets::timestamptz[]))) g
+      WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND bucket >= :from::timestamptz AND bucket < :to::timestamptz) g
 GROUP BY series_id, i
 UNION ALL
 SELECT series_id, width_bucket(time, :buckets::timestamptz[]) AS i,
