@@ -17,7 +17,10 @@
 #   DURATION                 length of every measured run, whole seconds (30s)
 #   WARMUP                   load before each measured API run, not measured (2s)
 #   POOL_SIZE                the API's database pool (10, the API's default)
-#   PGDIR                    cluster folder (bench/out/pg, shared with bench/ingest.sh)
+#   FLAVOR                   schema flavor, postgres or timescaledb (postgres); timescaledb takes
+#                            PostgreSQL with the extension from $SENSORHUB_PG_BINDIR, else makes one
+#                            with ../shared/timescaledb/make-pg.sh (bench/flavor.sh)
+#   PGDIR                    cluster folder (bench/out/cluster-$FLAVOR, shared with bench/ingest.sh)
 #   REF                      the reference dataset (../shared/datasets/sensor-target/data.json)
 #   CLEAN=1                  drop bench_api, bench_ref and the role bench_api_reader at the end
 #
@@ -65,7 +68,8 @@ CLIENTS=${CLIENTS:-32}
 DURATION=${DURATION:-30s}
 WARMUP=${WARMUP:-2s}
 POOL_SIZE=${POOL_SIZE:-10}
-PGDIR=${PGDIR:-bench/out/pg}
+FLAVOR=${FLAVOR:-postgres}
+PGDIR=${PGDIR:-bench/out/cluster-$FLAVOR}
 REF=${REF:-../shared/datasets/sensor-target/data.json}
 READER=bench_api_reader
 AGG_DAYS=7
@@ -91,6 +95,9 @@ for tool in go psql pgbench initdb wrk curl jq /usr/bin/time; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (Debian: apt-get install wrk jq curl time postgresql-15)"
 done
 
+# shellcheck source=bench/flavor.sh
+. bench/flavor.sh
+
 say "checking the pgbench scripts against the API's SQL"
 go run bench/api-sqlcheck.go bench/api-pgbench-*.sql
 
@@ -104,6 +111,10 @@ started_pg=0
 if ! dsn=$("$out/localpg" status -dir "$PGDIR" -db postgres 2>/dev/null); then
   dsn=$("$out/localpg" start -dir "$PGDIR" -port 0 -db postgres)
   started_pg=1
+fi
+if [ "$FLAVOR" = timescaledb ]; then
+  [ "$(psql -X -tA "$dsn" -c "SELECT current_setting('shared_preload_libraries') LIKE '%timescaledb%'")" = t ] ||
+    die "FLAVOR=timescaledb: the cluster in $PGDIR does not preload TimescaleDB; stop it ($out/localpg stop -dir $PGDIR) or set PGDIR"
 fi
 # db NAME: the cluster's DSN with another database; reader NAME: as the API's role.
 db() { sed -E "s#/[^/?]+(\?|$)#/$1\1#" <<<"$dsn"; }
@@ -138,7 +149,7 @@ counts() {
 }
 
 migrate_db() {
-  SENSORHUB_API_DB_USER=$READER "$out/migrate" -database-url "$(db "$1")" >"$out/api-migrate-$1.log" 2>&1 ||
+  SENSORHUB_API_DB_USER=$READER "$out/migrate" -database-url "$(db "$1")" -flavor "$FLAVOR" >"$out/api-migrate-$1.log" 2>&1 ||
     { tail -20 "$out/api-migrate-$1.log" >&2; die "migrating $1 failed"; }
 }
 
@@ -418,6 +429,7 @@ report() {
   echo "sensorhub API benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine: $ncpu CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), load average $load_start at the start, $load_end at the end"
   echo "software: $(go env GOVERSION), PostgreSQL $(psql -X -tA "$dsn" -c 'SHOW server_version'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+  echo "flavor: $FLAVOR"
   echo "bench_api: $N readings ($DEVICES devices x $PARAMS parameters x $POINTS points, one a minute); requests draw one of the $nseries numeric series $lo..$hi"
   [ -z "$others" ] || echo "NOTE: other sessions used the cluster (databases $others) when the runs began; their work counts as PostgreSQL's CPU below"
   echo "runs: $CLIENTS clients, $secs s each (the API after ${warm} s of warm-up); API pool $POOL_SIZE connections, auth off, access log on;"
