@@ -7,14 +7,12 @@ package seed
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db"
@@ -125,32 +123,12 @@ func Load(ctx context.Context, pool *pgxpool.Pool, readings []Reading) error {
 			width time.Duration
 		}{{"sensorhub.rollup_1m", time.Minute}, {"sensorhub.rollup_1h", time.Hour}, {"sensorhub.rollup_1d", 24 * time.Hour}} {
 			from, to := lo.UTC().Truncate(c.width), hi.UTC().Truncate(c.width).Add(c.width)
-			if err := refreshCagg(ctx, pool, c.name, from, to); err != nil {
+			if err := db.RefreshContinuousAggregate(ctx, pool, c.name, from, to, time.Minute); err != nil {
 				return fmt.Errorf("seed: refresh %s: %w", c.name, err)
 			}
 		}
 	}
 	return nil
-}
-
-// refreshCagg refreshes one continuous aggregate as ingest does: in one pass
-// (TimescaleDB 2.28's batches can skip a bucket), and again while a refresh
-// policy's job refreshes it at the same moment (SQLSTATE 55P03).
-func refreshCagg(ctx context.Context, pool *pgxpool.Pool, name string, from, to time.Time) error {
-	const refresh = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, options => '{"buckets_per_batch": 0}')`
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, err := pool.Exec(ctx, refresh, name, from, to)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // ReferenceReading is one record of the reference dataset as its file has it.

@@ -11,12 +11,10 @@ package rollup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -132,19 +130,11 @@ func refreshPlain(ctx context.Context, pool *pgxpool.Pool, r Range, parts int) e
 	return err
 }
 
-// Continuous aggregates are refreshed in one pass (buckets_per_batch 0):
-// TimescaleDB 2.28 otherwise splits a refresh into batches of 10 buckets and
-// skips the bucket that starts exactly where the newest invalidation ends
-// when that falls on a batch edge (timescale/timescaledb#10221, fixed only in
-// 2.29, which has no PostgreSQL 15 build). The bucket would stay stale below
-// the watermark, where real-time aggregation does not cover it.
-const refreshCaggSQL = `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz, options => '{"buckets_per_batch": 0}')`
-
-// TimescaleDB refuses a refresh while another refresh of the same continuous
-// aggregate runs (SQLSTATE 55P03) instead of waiting for it. Loads queue
-// behind each other on this session lock, which a killed job's backend
-// holds until its refresh has finished; a refresh policy's job does not take
-// it, so a refresh that meets one is tried again until concurrentWait.
+// Loads refresh one after the other under this session lock, which a killed
+// job's backend holds until its refresh has finished, so TimescaleDB never
+// refuses one load's refresh for another's; a refresh policy's job does not
+// take it, so a refresh that meets one waits up to concurrentWait
+// (db.RefreshContinuousAggregate).
 const (
 	lockRefreshSQL   = `SELECT pg_advisory_lock(hashtext('sensorhub.refresh_caggs'))`
 	unlockRefreshSQL = `SELECT pg_advisory_unlock(hashtext('sensorhub.refresh_caggs'))`
@@ -176,7 +166,7 @@ func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) 
 	for _, r := range ranges {
 		for _, w := range Widths {
 			lo, hi := Align(r.Lo, w.Width), Align(r.Hi, w.Width).Add(w.Width)
-			if err := refreshCagg(ctx, conn, w.Name, lo, hi); err != nil {
+			if err := db.RefreshContinuousAggregate(ctx, conn, w.Name, lo, hi, concurrentWait); err != nil {
 				return nil, fmt.Errorf("refresh rollups %s: %s: %w", r, w.Name, err)
 			}
 		}
@@ -185,29 +175,6 @@ func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) 
 		}
 	}
 	return ranges, nil
-}
-
-// refreshCagg refreshes one continuous aggregate over [lo, hi), waiting out
-// a concurrent refresh of it.
-func refreshCagg(ctx context.Context, conn *pgxpool.Conn, name string, lo, hi time.Time) error {
-	deadline := time.Now().Add(concurrentWait)
-	delay := 50 * time.Millisecond
-	for {
-		_, err := conn.Exec(ctx, refreshCaggSQL, name, lo, hi)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
-			return err
-		}
-		if time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("a concurrent refresh still ran after %v: %w", concurrentWait, err)
-		}
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		delay = min(2*delay, 2*time.Second)
-	}
 }
 
 // Align returns the start of the bucket of width w that holds t; buckets are
