@@ -297,6 +297,17 @@ func (s *Server) buildTemplate(ctx context.Context, f db.Flavor) (string, error)
 	if _, err := db.Migrate(ctx, s.DSN(name), db.Options{Flavor: f}); err != nil {
 		return name, fmt.Errorf("migrate template %s: %w", name, err)
 	}
+	if f == db.FlavorTimescaleDB {
+		// Test databases come and go by the hundred. With the schema's
+		// background jobs scheduled, TimescaleDB would run refresh policies
+		// and sensorhub.materialize_pending in each of them at moments no test
+		// chooses, change rollups under a test's assertions, and hold up DROP
+		// DATABASE while a job runs. Tests run jobs with CALL run_job instead;
+		// a database from Empty and Migrate keeps them scheduled.
+		if err := unscheduleJobs(ctx, s.DSN(name)); err != nil {
+			return name, fmt.Errorf("template %s: %w", name, err)
+		}
+	}
 	// Disallowing connections keeps TimescaleDB's scheduler (and anyone
 	// else) out, so CREATE DATABASE ... TEMPLATE does not find it in use.
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(name)+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"); err != nil {
@@ -399,4 +410,20 @@ func (s *Server) describe() string {
 		names[i] = string(f)
 	}
 	return s.source + " [" + strings.Join(names, ", ") + "]"
+}
+
+const unscheduleJobsSQL = `SELECT count(*) FROM timescaledb_information.jobs j, LATERAL alter_job(j.job_id, scheduled => false) WHERE j.job_id >= 1000`
+
+// unscheduleJobs pauses every job the schema added (TimescaleDB's own jobs
+// have ids below 1000).
+func unscheduleJobs(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("unschedule jobs: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, unscheduleJobsSQL); err != nil {
+		return fmt.Errorf("unschedule jobs: %w", err)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,7 +75,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 	data := writeConcurrentData(t)
 	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
 		// The reference: the whole file loaded once, alone.
-		if out, err := ingestCmd(t, d.DSN, "load", data.full).CombinedOutput(); err != nil {
+		if out, err := ingestCmd(t, d.DSN, "load", "-rollups", "wait", data.full).CombinedOutput(); err != nil {
 			t.Fatalf("reference load: %v\n%s", err, out)
 		}
 		want := readTotals(t, d.Pool)
@@ -82,6 +83,8 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			t.Fatalf("reference load totals %+v", want)
 		}
 
+		// Each case in both rollup modes: jobs that refresh before exiting,
+		// and jobs that leave it to `ingest refresh`.
 		cases := []struct {
 			name  string
 			files []string
@@ -90,12 +93,14 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			{"overlapping files", data.shards},
 		}
 		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				e := dbtest.NewFlavor(t, d.Flavor)
-				v0 := datasetVersion(t, e.Pool)
-				runJobs(t, e.DSN, tc.files, nil)
-				assertExact(t, e.Pool, want, v0)
-			})
+			for _, mode := range []string{rollupsWait, rollupsDefer} {
+				t.Run(tc.name+" "+mode, func(t *testing.T) {
+					e := dbtest.NewFlavor(t, d.Flavor)
+					v0 := datasetVersion(t, e.Pool)
+					runJobs(t, e.DSN, mode, tc.files, nil)
+					assertExact(t, e.DSN, e.Pool, mode, want, v0)
+				})
+			}
 		}
 
 		if d.Flavor == db.FlavorTimescaleDB {
@@ -104,14 +109,14 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 				v0 := datasetVersion(t, e.Pool)
 				var ran, refused atomic.Int64
 				// Shards 0 and 2 hold every line between them.
-				runJobs(t, e.DSN, []string{data.shards[0], data.shards[2]}, func(ctx context.Context) {
+				runJobs(t, e.DSN, rollupsWait, []string{data.shards[0], data.shards[2]}, func(ctx context.Context) {
 					runPolicies(ctx, t, e.Pool, &ran, &refused)
 				})
 				t.Logf("refresh policies ran %d times during the loads, %d refused as concurrent", ran.Load(), refused.Load())
 				if ran.Load()+refused.Load() == 0 {
 					t.Error("no refresh policy ran during the loads")
 				}
-				assertExact(t, e.Pool, want, v0)
+				assertExact(t, e.DSN, e.Pool, rollupsWait, want, v0)
 			})
 		}
 
@@ -132,7 +137,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			}
 			defer pool.Close()
 			v0 := datasetVersion(t, pool)
-			runJobs(t, dsn, []string{data.shards[1], data.shards[2]}, func(ctx context.Context) {
+			runJobs(t, dsn, rollupsDefer, []string{data.shards[1], data.shards[2]}, func(ctx context.Context) {
 				res, err := db.Migrate(ctx, dsn, db.Options{Flavor: d.Flavor})
 				if err != nil {
 					t.Errorf("migrate during the loads: %v", err)
@@ -140,14 +145,15 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 					t.Errorf("migrate during the loads applied %d, at version %d; want up to %d", res.Applied, res.Version, db.ExpectedVersion())
 				}
 			})
-			assertExact(t, pool, want, v0)
+			assertExact(t, dsn, pool, rollupsDefer, want, v0)
 		})
 	})
 }
 
-// runJobs starts one ingest process per file at once, runs during (if any)
-// while they run, and fails t unless every process exits 0.
-func runJobs(t *testing.T, dsn string, files []string, during func(ctx context.Context)) {
+// runJobs starts one ingest process per file at once, with -rollups mode,
+// runs during (if any) while they run, and fails t unless every process
+// exits 0.
+func runJobs(t *testing.T, dsn, mode string, files []string, during func(ctx context.Context)) {
 	t.Helper()
 	type job struct {
 		cmd *exec.Cmd
@@ -155,7 +161,7 @@ func runJobs(t *testing.T, dsn string, files []string, during func(ctx context.C
 	}
 	jobs := make([]*job, len(files))
 	for i, f := range files {
-		j := &job{cmd: ingestCmd(t, dsn, "load", "-batch-size", "700", "-workers", "2", f)}
+		j := &job{cmd: ingestCmd(t, dsn, "load", "-rollups", mode, "-batch-size", "700", "-workers", "2", f)}
 		j.cmd.Stdout, j.cmd.Stderr = &j.out, &j.out
 		jobs[i] = j
 	}
@@ -219,8 +225,19 @@ func runPolicies(ctx context.Context, t *testing.T, pool *pgxpool.Pool, ran, ref
 // assertExact checks that the database holds exactly the readings of want,
 // with catalog and rollups recomputed from them, and that the dataset
 // version moved past v0.
-func assertExact(t *testing.T, pool *pgxpool.Pool, want totals, v0 int64) {
+//
+// Jobs that deferred their rollups must have left their ranges pending, which
+// `ingest refresh` then materializes.
+func assertExact(t *testing.T, dsn string, pool *pgxpool.Pool, mode string, want totals, v0 int64) {
 	t.Helper()
+	if mode == rollupsDefer {
+		// TimescaleDB's background job may have drained some already, but
+		// not the last load's ranges within this instant.
+		if got := readTotals(t, pool); got.pending == 0 && got.rollup1m != want.rollup1m {
+			t.Errorf("deferring jobs left no range pending, yet rollup_1m has %d rows of %d", got.rollup1m, want.rollup1m)
+		}
+		refreshRollups(t, dsn)
+	}
 	got := readTotals(t, pool)
 	if got.readings != want.readings || got.numeric != want.numeric || got.text != want.text || got.catalog != want.catalog ||
 		got.rollup1m != want.rollup1m || got.pending != 0 || got.digest != want.digest {
@@ -230,6 +247,15 @@ func assertExact(t *testing.T, pool *pgxpool.Pool, want totals, v0 int64) {
 	assertRollupsRecompute(t, pool)
 	if v := datasetVersion(t, pool); v <= v0 {
 		t.Errorf("dataset version %d, want it past %d", v, v0)
+	}
+}
+
+// refreshRollups runs `ingest refresh`, which must exit 0 and print what it did.
+func refreshRollups(t *testing.T, dsn string) {
+	t.Helper()
+	out, err := ingestCmd(t, dsn, "refresh").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "pending ranges refreshed") {
+		t.Fatalf("ingest refresh: %v\n%s", err, out)
 	}
 }
 

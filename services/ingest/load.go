@@ -31,6 +31,7 @@ type loadConfig struct {
 	Workers         int
 	BatchSize       int
 	OnDuplicate     string
+	Rollups         string
 	DryRun          bool
 	MaxErrors       int64
 	RejectsPath     string
@@ -53,6 +54,7 @@ func parseLoadConfig(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "parallel COPY connections (env INGEST_WORKERS)")
 	fs.IntVar(&c.BatchSize, "batch-size", envInt(getenv, "INGEST_BATCH_SIZE", 50000, &envErr), "readings per transaction; larger batches amortise each commit (env INGEST_BATCH_SIZE)")
 	fs.StringVar(&c.OnDuplicate, "on-duplicate", envOr(getenv, "INGEST_ON_DUPLICATE", "skip"), "a reading whose series and time are stored: skip or overwrite (env INGEST_ON_DUPLICATE)")
+	fs.StringVar(&c.Rollups, "rollups", envOr(getenv, "INGEST_ROLLUPS", rollupsDefer), "defer: exit once the readings are committed and leave the rollups' refresh to the background (answers stay exact); wait: refresh them before exiting (env INGEST_ROLLUPS)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "validate and report, write nothing")
 	fs.Int64Var(&c.MaxErrors, "max-errors", int64(envInt(getenv, "INGEST_MAX_ERRORS", -1, &envErr)), "abort after this many rejected readings; -1 = no limit (env INGEST_MAX_ERRORS)")
 	fs.StringVar(&c.RejectsPath, "rejects", envOr(getenv, "INGEST_REJECTS", "rejects.ndjson"), "NDJSON file for rejected readings, written only when there are some (env INGEST_REJECTS)")
@@ -78,8 +80,17 @@ func parseLoadConfig(args []string, getenv func(string) string, stderr io.Writer
 	if c.DatabaseURL == "" {
 		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
 	}
+	if c.Rollups != rollupsDefer && c.Rollups != rollupsWait {
+		return c, fmt.Errorf("%w: -rollups %q: want %s or %s", errUsage, c.Rollups, rollupsDefer, rollupsWait)
+	}
 	return c, nil
 }
+
+// The two ways a load treats its rollups (-rollups).
+const (
+	rollupsDefer = "defer"
+	rollupsWait  = "wait"
+)
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg, err := parseLoadConfig(args, getenv, stderr)
@@ -169,30 +180,17 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 			break
 		}
 	}
+	var rollupNote string
 	if runErr == nil && !cfg.DryRun {
-		refreshStart := time.Now()
-		var ranges []rollup.Range
-		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "refresh rollups", func() (err error) {
-			ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
-			return err
-		})
-		if err != nil {
-			runErr = err
-		} else {
-			logger.Info("rollups refreshed", "ranges", len(ranges), "duration", time.Since(refreshStart).Round(time.Millisecond))
-			// The version feeds the API's cache validators: change it only
-			// when the data changed.
-			if counters.Inserted.Load()+counters.Updated.Load() > 0 || len(ranges) > 0 {
-				if _, err := pool.Exec(ctx, bumpVersionSQL); err != nil {
-					runErr = fmt.Errorf("record dataset version: %w", err)
-				}
-			}
-		}
+		rollupNote, runErr = finishRollups(ctx, cfg, pool, counters, logger)
 	}
 	if err := rej.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	printSummary(stdout, results, time.Since(start), cfg.DryRun)
+	if rollupNote != "" {
+		fmt.Fprintln(stdout, rollupNote)
+	}
 	if rej.n > 0 {
 		fmt.Fprintf(stdout, "rejected readings written to %s\n", cfg.RejectsPath)
 	}
@@ -214,6 +212,57 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 }
 
 const bumpVersionSQL = `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`
+
+// finishRollups refreshes the rollups of what the run loaded (-rollups wait)
+// or leaves them pending for the background (defer), then moves the dataset
+// version. Deferring keeps every answer exact: the API serves a range that is
+// still pending from the raw readings. It returns the summary's rollup line.
+func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *copyload.Counters, logger *slog.Logger) (string, error) {
+	changed := counters.Inserted.Load()+counters.Updated.Load() > 0
+	var note string
+	if cfg.Rollups == rollupsWait {
+		refreshStart := time.Now()
+		var ranges []rollup.Range
+		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "refresh rollups", func() (err error) {
+			ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		took := time.Since(refreshStart).Round(time.Millisecond)
+		logger.Info("rollups refreshed", "ranges", len(ranges), "duration", took)
+		note = fmt.Sprintf("rollups: %d pending ranges refreshed in %s", len(ranges), took)
+		changed = changed || len(ranges) > 0
+	} else {
+		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "merge pending rollup ranges", func() error {
+			_, err := rollup.Coalesce(ctx, pool)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		ranges, err := rollup.Pending(ctx, pool)
+		if err != nil {
+			return "", err
+		}
+		by, err := rollup.Materializer(ctx, pool)
+		if err != nil {
+			return "", err
+		}
+		logger.Info("rollups deferred", "pending_ranges", len(ranges), "materialized_by", by)
+		note = fmt.Sprintf("rollups: %d pending ranges left to %s; until then the API answers them from the raw readings "+
+			"(caught up when sensorhub_rollup_pending_ranges is 0)", len(ranges), by)
+	}
+	// The version feeds the API's cache validators: change it only when the
+	// data changed.
+	if changed {
+		if _, err := pool.Exec(ctx, bumpVersionSQL); err != nil {
+			return note, fmt.Errorf("record dataset version: %w", err)
+		}
+	}
+	return note, nil
+}
 
 func loadOne(ctx context.Context, loader *copyload.Loader, name string, stdin io.Reader, counters *copyload.Counters,
 	stderr io.Writer, logger *slog.Logger, every time.Duration) (copyload.FileResult, error) {

@@ -1,5 +1,6 @@
-// Command ingest loads sensor readings into sensorhub's database (`load`) and
-// writes synthetic datasets (`gen`).
+// Command ingest loads sensor readings into sensorhub's database (`load`),
+// materializes the rollups loads left pending (`refresh`) and writes synthetic
+// datasets (`gen`).
 //
 // Exit status of load: 0 every reading loaded (or skipped as a duplicate);
 // 3 finished, but some readings were rejected (see the rejects file); 1 a
@@ -57,8 +58,9 @@ func exitCode(err error, stderr io.Writer) int {
 
 const usage = `usage:
   ingest load [flags] FILE...|-   load readings (reference JSON, NDJSON or CSV; gzip ok)
+  ingest refresh [flags]          materialize the rollups loads left pending
   ingest gen [flags]              write a synthetic dataset
-Run "ingest load -h" or "ingest gen -h" for flags.`
+Run "ingest load -h", "ingest refresh -h" or "ingest gen -h" for flags.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "load":
 		return runLoad(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "refresh":
+		return runRefresh(ctx, args[1:], getenv, stdout, stderr)
 	case "gen":
 		return runGen(args[1:], stdout, stderr)
 	case "-h", "--help", "help":

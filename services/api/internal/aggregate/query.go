@@ -34,7 +34,8 @@ SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
        NULL::text, NULL::text
 FROM sensorhub.readings
 WHERE series_id = ANY($1::int4[]) AND time >= $4::timestamptz AND time < $5::timestamptz
-  AND value_num IS NOT NULL
+  AND value_num IS NOT NULL`
+	rawNumericGroup = `
 GROUP BY series_id, i`
 
 	// rollupSQL re-aggregates rollup rows. stddev merges each row's
@@ -67,17 +68,44 @@ GROUP BY series_id, i`
 	orderSQL = `
 ORDER BY 1, 2`
 
-	rawSQL      = rawNumericSQL + "\nUNION ALL" + textSQL + orderSQL
-	rollup1mSQL = rollupSelect + "\n      FROM sensorhub.rollup_1m r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
-	rollup1hSQL = rollupSelect + "\n      FROM sensorhub.rollup_1h r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
-	rollup1dSQL = rollupSelect + "\n      FROM sensorhub.rollup_1d r" + rollupWhere + "\nUNION ALL" + textSQL + orderSQL
+	// A rollup is stale where a load left its range in rollup_pending (ingest
+	// load -rollups defer, or a load still running): a request touching such
+	// a range is answered from the raw readings instead, in the same query,
+	// so it is exact whether or not materialization has caught up. The
+	// pending range holds reading times, and the coarsest rollup bucket is a
+	// day, hence the day of margin. The gates depend on no row, so PostgreSQL
+	// runs the check once and skips the branch it rules out. When the raw
+	// branch runs, a first row (0, 0) says so: series ids start at 1.
+	staleCTE = `
+WITH stale AS MATERIALIZED (
+    SELECT EXISTS (SELECT FROM sensorhub.rollup_pending
+                   WHERE lo < $5::timestamptz AND hi >= $4::timestamptz - interval '1 day') AS yes)`
+	staleMarkerSQL = `
+SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       NULL::text, NULL::text
+WHERE (SELECT yes FROM stale)`
+	rollupFreshWhere = `
+      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz
+        AND NOT (SELECT yes FROM stale)) g
+GROUP BY series_id, i`
+	rawIfStaleSQL = rawNumericSQL + `
+  AND (SELECT yes FROM stale)` + rawNumericGroup
+
+	rawSQL = rawNumericSQL + rawNumericGroup + "\nUNION ALL" + textSQL + orderSQL
 )
+
+// rollupSQL reads the numeric series from rollup (or, where it is stale, the
+// raw readings) and the text series from the readings.
+func rollupSQL(rollup string) string {
+	return staleCTE + staleMarkerSQL + "\nUNION ALL" + rollupSelect + "\n      FROM " + rollup + " r" + rollupFreshWhere +
+		"\nUNION ALL" + rawIfStaleSQL + "\nUNION ALL" + textSQL + orderSQL
+}
 
 var sqlBySource = map[string]string{
 	SourceRaw:      rawSQL,
-	SourceRollup1m: rollup1mSQL,
-	SourceRollup1h: rollup1hSQL,
-	SourceRollup1d: rollup1dSQL,
+	SourceRollup1m: rollupSQL("sensorhub.rollup_1m"),
+	SourceRollup1h: rollupSQL("sensorhub.rollup_1h"),
+	SourceRollup1d: rollupSQL("sensorhub.rollup_1d"),
 }
 
 // Query plans req (see Plan), reads every series with one query and fills
@@ -96,9 +124,12 @@ func Query(ctx context.Context, q Querier, req Request) (Result, error) {
 			numIDs = append(numIDs, s.ID)
 		}
 	}
-	cells, err := read(ctx, q, p, numIDs, textIDs)
+	cells, stale, err := read(ctx, q, p, numIDs, textIDs)
 	if err != nil {
 		return Result{}, err
+	}
+	if stale {
+		p.Source = SourceRaw
 	}
 	res := Result{Source: p.Source, Bucket: p.Bucket, Funcs: p.Funcs, Series: make([]SeriesResult, 0, len(req.Series))}
 	for _, s := range req.Series {
@@ -115,11 +146,11 @@ func Query(ctx context.Context, q Querier, req Request) (Result, error) {
 }
 
 // read runs the plan's query and returns each series' non-empty buckets in
-// bucket order.
-func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) (map[int32][]cell, error) {
+// bucket order, and whether the raw readings stood in for a stale rollup.
+func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) (_ map[int32][]cell, stale bool, _ error) {
 	sql, ok := sqlBySource[p.Source]
 	if !ok {
-		return nil, fmt.Errorf("aggregate: no query for source %q", p.Source)
+		return nil, false, fmt.Errorf("aggregate: no query for source %q", p.Source)
 	}
 	buckets := make(bucketStarts, len(p.Buckets))
 	for i, b := range p.Buckets {
@@ -127,7 +158,7 @@ func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) 
 	}
 	rows, err := q.Query(ctx, sql, numIDs, textIDs, buckets, p.From.UTC(), p.To.UTC())
 	if err != nil {
-		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
+		return nil, false, fmt.Errorf("aggregate from %s: %w", p.Source, err)
 	}
 	defer rows.Close()
 	// Rows come by series, then bucket: they go into one slice, cut per
@@ -143,10 +174,14 @@ func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) 
 	dest := []any{&id, &i, &c.count, &c.sum, &c.min, &c.max, &c.stddev, &c.first, &c.last, &c.firstText, &c.lastText}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("aggregate from %s: scan: %w", p.Source, err)
+			return nil, false, fmt.Errorf("aggregate from %s: scan: %w", p.Source, err)
+		}
+		if id == 0 && i == 0 {
+			stale = true
+			continue
 		}
 		if i < 1 || int(i) > len(p.Buckets) {
-			return nil, fmt.Errorf("aggregate from %s: series %d: bucket index %d outside 1..%d", p.Source, id, i, len(p.Buckets))
+			return nil, false, fmt.Errorf("aggregate from %s: series %d: bucket index %d outside 1..%d", p.Source, id, i, len(p.Buckets))
 		}
 		c.bucket = int(i) - 1
 		all = append(all, c)
@@ -163,9 +198,9 @@ func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) 
 		out[id] = all[starts[k]:end:end]
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregate from %s: %w", p.Source, err)
+		return nil, false, fmt.Errorf("aggregate from %s: %w", p.Source, err)
 	}
-	return out, nil
+	return out, stale, nil
 }
 
 // bucketStarts binds bucket starts as a timestamptz[]. pgx encodes a

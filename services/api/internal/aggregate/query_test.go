@@ -472,3 +472,92 @@ func TestQueryRealTimeAggregation(t *testing.T) {
 		check(t, d.Pool, FormatBucket(tc.bucket), req, nil, readings, tc.source)
 	}
 }
+
+// TestQueryPendingRangeServedRaw covers a load that left its rollups to the
+// background (ingest load -rollups defer): readings committed with their row
+// in rollup_pending must be answered exactly, from the raw readings, until
+// the range is materialized, and from the rollup after.
+func TestQueryPendingRangeServedRaw(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
+		rng := rand.New(rand.NewPCG(6, 1))
+		var loaded []seed.Reading
+		for at := utc("2024-05-01T00:00:00Z"); at.Before(utc("2024-05-02T00:00:00Z")); at = at.Add(10 * time.Minute) {
+			loaded = append(loaded, seed.Reading{DeviceID: "dev", Parameter: "temp", Time: at.Add(time.Duration(rng.IntN(600)) * time.Second), Num: seed.Num(rng.Float64() * 10)})
+		}
+		if err := seed.Load(t.Context(), d.Pool, loaded); err != nil {
+			t.Fatal(err)
+		}
+		temp := catalog(t, d.Pool)[[2]string{"dev", "temp"}]
+		// A later hour, and readings between the materialized ones (below
+		// TimescaleDB's watermark, where real-time aggregation does not look),
+		// written as a deferring load writes them: no refresh.
+		var times []time.Time
+		var values []float64
+		all := append([]seed.Reading(nil), loaded...)
+		for at := utc("2024-05-01T00:05:00Z"); at.Before(utc("2024-05-02T06:00:00Z")); at = at.Add(30 * time.Minute) {
+			r := seed.Reading{DeviceID: "dev", Parameter: "temp", Time: at.Add(time.Duration(rng.IntN(59)) * time.Second), Num: seed.Num(100 + rng.Float64())}
+			times, values = append(times, r.Time), append(values, *r.Num)
+			all = append(all, r)
+		}
+		const insert = `INSERT INTO sensorhub.readings (series_id, time, utc_offset_min, value_num)
+			SELECT $1, t, 0, v FROM unnest($2::timestamptz[], $3::float8[]) AS u(t, v)`
+		if _, err := d.Pool.Exec(t.Context(), insert, temp.ID, times, values); err != nil {
+			t.Fatal(err)
+		}
+		readings := bySeries(all)
+		req := Request{Series: []Series{temp}, From: utc("2024-05-01T00:00:00Z"), To: utc("2024-05-03T00:00:00Z"),
+			Bucket: time.Hour, MaxPoints: 1000, Funcs: numericFuncs}
+
+		// Without its pending row the rollup is stale: the check below would fail.
+		stale, err := Query(t.Context(), d.Pool, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trueCount := int64(0)
+		for _, r := range readings[[2]string{"dev", "temp"}] {
+			if r.t.Before(utc("2024-05-01T01:00:00Z")) {
+				trueCount++
+			}
+		}
+		if got := stale.Series[0].Points[0].Values[0].Int; stale.Source != SourceRollup1h || got == trueCount {
+			t.Fatalf("before the pending row: %v readings in the first hour from %s; want the stale rollup_1h, which misses some of %d",
+				got, stale.Source, trueCount)
+		}
+		if _, err := d.Pool.Exec(t.Context(), `INSERT INTO sensorhub.rollup_pending (lo, hi) VALUES ($1, $2)`, times[0], times[len(times)-1]); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []time.Duration{15 * time.Minute, time.Hour, day} {
+			req.Bucket = b
+			check(t, d.Pool, "pending "+FormatBucket(b), req, nil, readings, SourceRaw)
+		}
+		// A window more than a day from the pending range still reads the rollup.
+		far := Request{Series: []Series{temp}, From: utc("2024-05-04T00:00:00Z"), To: utc("2024-05-05T00:00:00Z"),
+			Bucket: time.Hour, MaxPoints: 1000, Funcs: numericFuncs}
+		check(t, d.Pool, "far from pending", far, nil, readings, SourceRollup1h)
+
+		// Materialized and no longer pending: the rollups answer, exactly.
+		lo, hi := times[0], times[len(times)-1]
+		if d.Flavor == db.FlavorTimescaleDB {
+			for _, c := range []struct {
+				name  string
+				width time.Duration
+			}{{"sensorhub.rollup_1m", time.Minute}, {"sensorhub.rollup_1h", time.Hour}, {"sensorhub.rollup_1d", day}} {
+				if err := db.RefreshContinuousAggregate(t.Context(), d.Pool, c.name, lo.Truncate(c.width), hi.Truncate(c.width).Add(c.width), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+		} else if _, err := d.Pool.Exec(t.Context(), `SELECT sensorhub.refresh_rollups($1, $2)`, lo, hi); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Pool.Exec(t.Context(), `DELETE FROM sensorhub.rollup_pending`); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			bucket time.Duration
+			source string
+		}{{15 * time.Minute, SourceRollup1m}, {time.Hour, SourceRollup1h}, {day, SourceRollup1d}} {
+			req.Bucket = tc.bucket
+			check(t, d.Pool, "materialized "+FormatBucket(tc.bucket), req, nil, readings, tc.source)
+		}
+	})
+}

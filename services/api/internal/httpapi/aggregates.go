@@ -70,13 +70,13 @@ type AggregateSeries struct {
 	DeviceID  string           `json:"device_id" example:"device.foo" doc:"Device id."`
 	Parameter string           `json:"parameter" example:"parameter.foo" doc:"Parameter name."`
 	Type      string           `json:"type" enum:"numeric,text" doc:"Value type of the series."`
-	Source    string           `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served this series: a rollup or the raw readings."`
+	Source    string           `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served this series: a rollup, or the raw readings (text series, windows no rollup fits, and windows whose rollups are still being materialized after a load)."`
 	Points    []AggregatePoint `json:"points" doc:"Buckets in time order."`
 }
 
 // AggregatesBody is the body of GET /v1/aggregates.
 type AggregatesBody struct {
-	Source        string            `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served the numeric series."`
+	Source        string            `json:"source" enum:"rollup_1m,rollup_1h,rollup_1d,raw" doc:"What served the numeric series: a rollup, or the raw readings (windows no rollup fits, and windows whose rollups are still being materialized after a load)."`
 	Bucket        string            `json:"bucket" example:"1h" doc:"Bucket width used (chosen by the server for auto)."`
 	BucketSeconds int64             `json:"bucket_seconds" example:"3600" doc:"Bucket width in seconds."`
 	From          Timestamp         `json:"from" doc:"Start of the range, in the request's time zone."`
@@ -99,7 +99,9 @@ func (h *handlers) registerAggregates(api huma.API) {
 		Path:        "/v1/aggregates",
 		Summary:     "Bucketed aggregates of series",
 		Description: "Aggregates (count, sum, avg, min, max, first, last, stddev) of one device's series in time buckets aligned " +
-			"to a time zone's wall clock, served from the coarsest fitting rollup or the raw readings.",
+			"to a time zone's wall clock, served from the coarsest fitting rollup or the raw readings. A window within a day of " +
+			"readings whose rollups a load has not yet materialized is served from the raw readings (`source: raw`), so every " +
+			"answer is exact the moment a load commits.",
 		Tags:   []string{"readings"},
 		Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 		Responses: map[string]*huma.Response{

@@ -754,6 +754,7 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 		`sensorhub_db_pool_max_conns 8`,
 		"sensorhub_db_pool_acquired_conns ", // the pool is shared with parallel tests
 		`sensorhub_rollup_pending_ranges 0`,
+		`sensorhub_rollup_pending_oldest_age_seconds 0`,
 		`sensorhub_dataset_last_load_timestamp_seconds 1.`,
 		`sensorhub_db_pool_acquire_wait_seconds_total `,
 		`sensorhub_http_response_size_bytes_count{method="GET",route="/v1/readings"} 2`,

@@ -182,3 +182,43 @@ func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) 
 func Align(t time.Time, w time.Duration) time.Time {
 	return t.UTC().Truncate(w)
 }
+
+// Materializer names what materializes ranges a load left pending, for the
+// load's summary: on TimescaleDB the database's own background job (migration
+// 00013), on plain PostgreSQL, which has no scheduler, `ingest refresh`.
+func Materializer(ctx context.Context, q db.Querier) (string, error) {
+	flavor, err := db.ReadFlavor(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	if flavor == db.FlavorTimescaleDB {
+		return "TimescaleDB's job sensorhub.materialize_pending (runs every 30 s)", nil
+	}
+	return "`ingest refresh` (plain PostgreSQL has no scheduler: run it after loads, e.g. the rollup-refresh CronJob)", nil
+}
+
+// coalesceSQL replaces every pending row with one per island of ranges
+// closer than mergeGap (as Pending merges them), keeping the oldest creation
+// time. A job writes one row per batch; the API checks this table on every
+// aggregate request until the ranges are materialized, so a deferring job
+// leaves it short. A refresh running meanwhile deletes only the rows it read,
+// so the merged rows are refreshed again at worst, never lost.
+const coalesceSQL = `
+WITH gone AS (DELETE FROM sensorhub.rollup_pending RETURNING id, lo, hi, created_at),
+marked AS (
+    SELECT id, lo, hi, created_at,
+           lo > max(hi) OVER (ORDER BY lo, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + $1::interval IS NOT FALSE AS gap
+    FROM gone),
+islands AS (SELECT lo, hi, created_at, count(*) FILTER (WHERE gap) OVER (ORDER BY lo, id) AS island FROM marked)
+INSERT INTO sensorhub.rollup_pending (lo, hi, created_at)
+SELECT min(lo), max(hi), min(created_at) FROM islands GROUP BY island`
+
+// Coalesce merges the pending ranges into one row per island and returns
+// how many rows are left.
+func Coalesce(ctx context.Context, q db.Execer) (int64, error) {
+	tag, err := q.Exec(ctx, coalesceSQL, mergeGap)
+	if err != nil {
+		return 0, fmt.Errorf("merge pending rollup ranges: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
