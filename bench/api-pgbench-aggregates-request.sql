@@ -21,6 +21,13 @@ WHERE (:any_device::boolean OR s.device_id = ANY(:devices::text[]))
   AND (NULL::text IS NULL OR s.value_type = NULL)
 ORDER BY s.device_id, s.parameter
 LIMIT :max_series;
+WITH stale AS MATERIALIZED (
+    SELECT EXISTS (SELECT FROM sensorhub.rollup_pending
+                   WHERE lo < :to::timestamptz AND hi >= :from::timestamptz - interval '1 day') AS yes)
+SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       NULL::text, NULL::text
+WHERE (SELECT yes FROM stale)
+UNION ALL
 SELECT series_id, i,
        sum(count)::bigint AS count, sum(sum), min(min), max(max),
        sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
@@ -29,7 +36,20 @@ SELECT series_id, i,
        NULL::text, NULL::text
 FROM (SELECT r.*, width_bucket(bucket, :buckets::timestamptz[]) AS i
       FROM sensorhub.rollup_1h r
-      WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND bucket >= :from::timestamptz AND bucket < :to::timestamptz) g
+      WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND bucket >= :from::timestamptz AND bucket < :to::timestamptz
+        AND NOT (SELECT yes FROM stale)) g
+GROUP BY series_id, i
+UNION ALL
+SELECT series_id, width_bucket(time, :buckets::timestamptz[]) AS i,
+       count(*) AS count, sum(value_num), min(value_num), max(value_num),
+       stddev_samp(value_num),
+       (array_agg(value_num ORDER BY time))[1],
+       (array_agg(value_num ORDER BY time DESC))[1],
+       NULL::text, NULL::text
+FROM sensorhub.readings
+WHERE series_id = ANY(ARRAY[:sid]::int4[]) AND time >= :from::timestamptz AND time < :to::timestamptz
+  AND value_num IS NOT NULL
+  AND (SELECT yes FROM stale)
 GROUP BY series_id, i
 UNION ALL
 SELECT series_id, width_bucket(time, :buckets::timestamptz[]) AS i,

@@ -94,18 +94,21 @@ GROUP BY series_id, i`
 	rawSQL = rawNumericSQL + rawNumericGroup + "\nUNION ALL" + textSQL + orderSQL
 )
 
-// rollupSQL reads the numeric series from rollup (or, where it is stale, the
-// raw readings) and the text series from the readings.
-func rollupSQL(rollup string) string {
-	return staleCTE + staleMarkerSQL + "\nUNION ALL" + rollupSelect + "\n      FROM " + rollup + " r" + rollupFreshWhere +
-		"\nUNION ALL" + rawIfStaleSQL + "\nUNION ALL" + textSQL + orderSQL
-}
+// The rollup queries read the numeric series from their rollup (or, where
+// it is stale, the raw readings) and the text series from the readings.
+const (
+	rollupHead  = staleCTE + staleMarkerSQL + "\nUNION ALL" + rollupSelect
+	rollupTail  = rollupFreshWhere + "\nUNION ALL" + rawIfStaleSQL + "\nUNION ALL" + textSQL + orderSQL
+	rollup1mSQL = rollupHead + "\n      FROM sensorhub.rollup_1m r" + rollupTail
+	rollup1hSQL = rollupHead + "\n      FROM sensorhub.rollup_1h r" + rollupTail
+	rollup1dSQL = rollupHead + "\n      FROM sensorhub.rollup_1d r" + rollupTail
+)
 
 var sqlBySource = map[string]string{
 	SourceRaw:      rawSQL,
-	SourceRollup1m: rollupSQL("sensorhub.rollup_1m"),
-	SourceRollup1h: rollupSQL("sensorhub.rollup_1h"),
-	SourceRollup1d: rollupSQL("sensorhub.rollup_1d"),
+	SourceRollup1m: rollup1mSQL,
+	SourceRollup1h: rollup1hSQL,
+	SourceRollup1d: rollup1dSQL,
 }
 
 // Query plans req (see Plan), reads every series with one query and fills
