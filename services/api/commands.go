@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,16 +20,10 @@ import (
 // SENSORHUB_API_KEYS holds instead of the key.
 func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api hashkey", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: api hashkey < KEYFILE\n\nPrints the hex SHA-256 of the API key read from stdin (surrounding white space ignored),\n"+
-			"for the sha256 field of SENSORHUB_API_KEYS. A new key: openssl rand -hex 32 > KEYFILE")
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", config.ErrUsage, err)
+	fs.Usage = usageFunc(fs, "api hashkey < KEYFILE", "Prints the hex SHA-256 of the API key read from stdin (surrounding white space ignored),\n"+
+		"for the sha256 field of SENSORHUB_API_KEYS. A new key: openssl rand -hex 32 > KEYFILE")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: hashkey reads the key from stdin, not from arguments (they show in ps and shell history)", config.ErrUsage)
@@ -56,16 +49,13 @@ func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 // healthcheck probes a running server: nil when its URL answers 200. It is
 // the compose healthcheck of the distroless image, which has no shell or curl.
-func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := fs.String("url", defaultHealthURL(getenv("SENSORHUB_API_ADDR")), "URL to probe")
+	fs.Usage = usageFunc(fs, "api healthcheck [flags]", "Exits 0 when URL answers 200 and 1 otherwise: the container healthcheck of an image without a shell.")
+	target := fs.String("url", defaultHealthURL(getenv("SENSORHUB_API_ADDR")), "URL to probe; the default is /healthz at the port of env SENSORHUB_API_ADDR")
 	timeout := fs.Duration("timeout", 3*time.Second, "bound on the probe")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", config.ErrUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", config.ErrUsage, fs.Args())

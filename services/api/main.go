@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -67,38 +69,134 @@ const usage = `usage:
   api [serve] [flags]         serve the HTTP API (run "api serve -h" for flags)
   api openapi [-o FILE]       write the OpenAPI 3.0.3 document as YAML to FILE or stdout
   api hashkey < KEYFILE       print the SHA-256 of the API key on stdin, for SENSORHUB_API_KEYS
-  api healthcheck [-url URL]  exit 0 when URL (default http://127.0.0.1:<port of SENSORHUB_API_ADDR>/healthz) answers 200`
+  api healthcheck [-url URL]  exit 0 when URL (default http://127.0.0.1:<port of SENSORHUB_API_ADDR>/healthz) answers 200
+  api version                 print the build's version (also --version)
+  api help                    print this help (also -h, --help)
+Every command takes -h for its flags. Exit status: 0 ok, 1 failure, 2 usage error.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		// Flags without a command are serve's, except the two that every
+		// binary answers at the top level.
+		switch a := args[0]; {
+		case a == "-h" || a == "-help" || a == "--help":
+			cmd, args = "help", args[1:]
+		case a == "-version" || a == "--version":
+			cmd, args = "version", args[1:]
+		case !strings.HasPrefix(a, "-"):
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stderr)
+		return serve(ctx, args, getenv, stdout, stderr)
 	case "openapi":
 		return writeOpenAPI(args, stdout, stderr)
 	case "hashkey":
 		return hashKey(args, stdin, stdout, stderr)
 	case "healthcheck":
-		return healthcheck(ctx, args, getenv, stderr)
-	case "help":
-		fmt.Fprintln(stdout, usage)
+		return healthcheck(ctx, args, getenv, stdout, stderr)
+	case "help", "version":
+		if len(args) > 0 {
+			return fmt.Errorf("%w: %s takes no arguments, got %q", config.ErrUsage, cmd, args)
+		}
+		if cmd == "help" {
+			fmt.Fprintln(stdout, usage)
+		} else {
+			fmt.Fprintln(stdout, versionLine())
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", config.ErrUsage, cmd, usage)
 }
 
+// versionLine is what --version prints: the version set at build, or for a
+// "dev" build the commit it was built from, when the go command recorded it.
+func versionLine() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		if rev := revision(info.Settings); rev != "" {
+			v += "-" + rev
+		}
+	}
+	return fmt.Sprintf("api %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// revision is the VCS commit among a build's settings, shortened to 12
+// characters, with "+dirty" for a modified work tree; "" when not recorded
+// (go test, -buildvcs=false).
+func revision(settings []debug.BuildSetting) string {
+	var rev string
+	var dirty bool
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	rev = rev[:min(len(rev), 12)]
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+// parseFlags parses args with fs, whose Usage must print to fs.Output().
+// Help asked for with -h goes to stdout, so it can be paged or grepped;
+// after a bad flag the usage goes to stderr with the error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	err := routeHelp(stdout, stderr, func(out io.Writer) error {
+		fs.SetOutput(out)
+		return fs.Parse(args)
+	})
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %v", config.ErrUsage, err)
+	}
+	return err
+}
+
+// routeHelp runs parse with a buffer for what the flag package prints and
+// copies it to stdout after -h (flag.ErrHelp), to stderr otherwise.
+func routeHelp(stdout, stderr io.Writer, parse func(out io.Writer) error) error {
+	var out bytes.Buffer
+	err := parse(&out)
+	w := stderr
+	if errors.Is(err, flag.ErrHelp) {
+		w = stdout
+	}
+	_, _ = w.Write(out.Bytes())
+	return err
+}
+
+// usageFunc is a flag set's Usage: the synopsis, what the command does and
+// its flags with their defaults.
+func usageFunc(fs *flag.FlagSet, synopsis, about string) func() {
+	return func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n%s\n", synopsis, about)
+		var flags bool
+		fs.VisitAll(func(*flag.Flag) { flags = true })
+		if flags {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+}
+
 func writeOpenAPI(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api openapi", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = usageFunc(fs, "api openapi [-o FILE]", "Writes the API's OpenAPI 3.0.3 document, as YAML, to FILE or stdout.")
 	out := fs.String("o", "", "write to this file instead of stdout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", config.ErrUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", config.ErrUsage, fs.Args())
 	}
 	spec, err := httpapi.Spec()
 	if err != nil {
@@ -117,8 +215,12 @@ func writeOpenAPI(args []string, stdout, stderr io.Writer) error {
 // serve runs the API until ctx is done, then shuts down: readiness fails
 // first, in-flight requests finish (up to the shutdown timeout), and the
 // pool closes last.
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := config.Load(args, getenv, stderr)
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg config.Config
+	err := routeHelp(stdout, stderr, func(out io.Writer) (err error) {
+		cfg, err = config.Load(args, getenv, out)
+		return err
+	})
 	if err != nil {
 		return err
 	}

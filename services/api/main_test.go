@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -46,11 +48,96 @@ func TestOpenAPIFileUpToDate(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {"serve", "-max-points", "0"}, {"openapi", "-x"}, {"hashkey", "key-in-argv"}, {"healthcheck", "-url", "::"}, {"serve", "-auth", "maybe"}} {
-		err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
+	for _, args := range [][]string{{"frobnicate"}, {"serve", "-max-points", "0"}, {"openapi", "-x"}, {"hashkey", "key-in-argv"}, {"healthcheck", "-url", "::"}, {"serve", "-auth", "maybe"},
+		{"-bogus"}, {"serve", "-bogus"}, {"healthcheck", "-bogus"}, {"help", "serve"}, {"--version", "x"}} {
+		var stdout bytes.Buffer
+		err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, io.Discard)
 		if !errors.Is(err, config.ErrUsage) || exitCode(err, io.Discard) != 2 {
 			t.Errorf("%q: %v (exit %d), want a usage error", args, err, exitCode(err, io.Discard))
 		}
+		if stdout.Len() != 0 {
+			t.Errorf("%q: a usage error wrote to stdout: %q", args, stdout.String())
+		}
+	}
+}
+
+// versionPattern is what --version prints on every binary.
+var versionPattern = regexp.MustCompile(`^api \S+ \(go\S+, \w+/\w+\)\n$`)
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		var stdout bytes.Buffer
+		err := run(t.Context(), args, func(string) string { return "" }, nil, &stdout, io.Discard)
+		if code := exitCode(err, io.Discard); code != 0 || !versionPattern.MatchString(stdout.String()) {
+			t.Errorf("%q: exit %d, stdout %q; want exit 0 and one line api VERSION (GO, OS/ARCH)", args, code, stdout.String())
+		}
+	}
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, ""},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
+		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
+	} {
+		if got := revision(tc.settings); got != tc.want {
+			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
+		}
+	}
+}
+
+// TestHelp: -h and --help print to stdout and exit 0, at the top level (every
+// command named) and on each command (its synopsis and flags).
+func TestHelp(t *testing.T) {
+	help := func(t *testing.T, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, func(string) string { return "" }, nil, &stdout, &stderr)
+		if code := exitCode(err, io.Discard); code != 0 || stderr.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, code, stderr.String())
+		}
+		return stdout.String()
+	}
+	for _, flag := range []string{"-h", "--help", "-help", "help"} {
+		out := help(t, flag)
+		for _, cmd := range []string{"serve", "openapi", "hashkey", "healthcheck", "version", "help"} {
+			if !strings.Contains(out, "api "+cmd) {
+				t.Errorf("%s: no %q in %s", flag, cmd, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"serve", "-h"}, {"openapi", "-h"}, {"hashkey", "-h"}, {"healthcheck", "-h"}} {
+		for _, h := range []string{"-h", "--help"} {
+			if out := help(t, args[0], h); !strings.HasPrefix(out, "usage: api "+args[0]) {
+				t.Errorf("%s %s: %q, want a synopsis", args[0], h, out)
+			}
+		}
+	}
+	// Each of serve's flags has an environment variable, named in its help.
+	out := help(t, "serve", "-h")
+	lines := strings.Split(out, "\n")
+	var flags int
+	for i, line := range lines {
+		if strings.HasPrefix(line, "  -") {
+			flags++
+			if i+1 == len(lines) || !strings.Contains(lines[i+1], "(env ") {
+				t.Errorf("flag %s: help names no environment variable", strings.TrimSpace(line))
+			}
+		}
+	}
+	if flags < 20 || !strings.Contains(out, "-database-url") {
+		t.Errorf("serve -h lists %d flags:\n%s", flags, out)
+	}
+	// Flags without a command are still serve's.
+	if out := help(t, "-addr", ":1234", "-h"); !strings.HasPrefix(out, "usage: api serve") {
+		t.Errorf("-addr :1234 -h: %q, want serve's usage", out)
+	}
+	// -h shows where a default came from, not a DSN that may hold a password.
+	var stdout bytes.Buffer
+	env := func(k string) string { return map[string]string{"DATABASE_URL": "postgres://u:s3cret@h/db"}[k] }
+	if err := run(t.Context(), []string{"serve", "-h"}, env, nil, &stdout, io.Discard); exitCode(err, io.Discard) != 0 ||
+		strings.Contains(stdout.String(), "s3cret") || !strings.Contains(stdout.String(), "$DATABASE_URL") {
+		t.Errorf("serve -h with DATABASE_URL set: %v\n%s", err, stdout.String())
 	}
 }
 

@@ -44,11 +44,35 @@ type loadConfig struct {
 	Files           []string
 }
 
-func parseLoadConfig(args []string, getenv func(string) string, stderr io.Writer) (loadConfig, error) {
+func parseLoadConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (loadConfig, error) {
 	c := loadConfig{}
 	var envErr error
 	fs := flag.NewFlagSet("ingest load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage: ingest load [flags] FILE...|-
+
+Loads sensor readings from each FILE, or from stdin for -, into DATABASE_URL.
+Every reading is validated; rejected ones go to the rejects file, their good
+neighbours are loaded. Loading again is idempotent.
+
+Input formats (-format), gzip-compressed input read transparently:
+  reference  {"<device_id>": [{"parameter", "timestamp", "value", "type"}, ...], ...}
+  ndjson     one {"device_id", "parameter", "timestamp", "value"[, "type"]} per line;
+             from - (stdin), lines are loaded as they arrive
+  csv        header device_id,parameter,timestamp,value[,type]
+  auto       detect each file's format from its content (the default)
+
+Exit status:
+  %d  every reading loaded or skipped as a duplicate
+  %d  failure: a malformed document, -max-errors exceeded, or a database error
+     (what was committed stays; run again)
+  %d  usage error
+  %d  finished, but some readings were rejected (see the rejects file)
+
+Flags:
+`, exitOK, exitFailure, exitUsage, exitWithRejects)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
 	fs.StringVar(&c.Format, "format", envOr(getenv, "INGEST_FORMAT", "auto"), "input format: auto, reference, ndjson or csv (env INGEST_FORMAT)")
 	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "parallel COPY connections (env INGEST_WORKERS)")
@@ -64,11 +88,9 @@ func parseLoadConfig(args []string, getenv func(string) string, stderr io.Writer
 	fs.DurationVar(&c.ProgressEvery, "progress-interval", 10*time.Second, "log progress this often when not on a terminal")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", getenv("INGEST_METRICS_ADDR"), "serve Prometheus /metrics here while loading, e.g. :9091; empty: off (env INGEST_METRICS_ADDR)")
 	fs.StringVar(&c.Pushgateway, "pushgateway", getenv("PUSHGATEWAY_URL"), "push the run's metrics to this Pushgateway at the end; empty: off (env PUSHGATEWAY_URL)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: %v", errUsage, err)
+	hideEnvDefault(fs, "database-url", "DATABASE_URL", getenv)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return c, err
 	}
 	if envErr != nil {
 		return c, envErr
@@ -93,7 +115,7 @@ const (
 )
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg, err := parseLoadConfig(args, getenv, stderr)
+	cfg, err := parseLoadConfig(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

@@ -9,14 +9,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
+
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
 
 // Exit statuses; documented in the README.
 const (
@@ -60,6 +67,8 @@ const usage = `usage:
   ingest load [flags] FILE...|-   load readings (reference JSON, NDJSON or CSV; gzip ok)
   ingest refresh [flags]          materialize the rollups loads left pending
   ingest gen [flags]              write a synthetic dataset
+  ingest version                  print the build's version (also --version)
+  ingest help                     print this help (also -h, --help)
 Run "ingest load -h", "ingest refresh -h" or "ingest gen -h" for flags.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -73,9 +82,83 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runRefresh(ctx, args[1:], getenv, stdout, stderr)
 	case "gen":
 		return runGen(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 {
+			return fmt.Errorf("%w: help takes no arguments; run \"ingest %s -h\"", errUsage, args[1])
+		}
 		fmt.Fprintln(stdout, usage)
+		return nil
+	case "-version", "--version", "version":
+		if len(args) > 1 {
+			return fmt.Errorf("%w: version takes no arguments, got %q", errUsage, args[1:])
+		}
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
+}
+
+// versionLine is what --version prints: the version set at build, or for a
+// "dev" build the commit it was built from, when the go command recorded it.
+func versionLine() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		if rev := revision(info.Settings); rev != "" {
+			v += "-" + rev
+		}
+	}
+	return fmt.Sprintf("ingest %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// revision is the VCS commit among a build's settings, shortened to 12
+// characters, with "+dirty" for a modified work tree; "" when not recorded
+// (go test, -buildvcs=false).
+func revision(settings []debug.BuildSetting) string {
+	var rev string
+	var dirty bool
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	rev = rev[:min(len(rev), 12)]
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+// parseFlags parses args with fs, whose Usage must print to fs.Output().
+// Help asked for with -h goes to stdout, so it can be paged or grepped, and
+// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
+// the result is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = stdout.Write(out.Bytes())
+		return err
+	default:
+		_, _ = stderr.Write(out.Bytes())
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+}
+
+// hideEnvDefault shows a flag's default taken from the environment as
+// $name in -h, since the value may hold a password.
+func hideEnvDefault(fs *flag.FlagSet, flagName, envName string, getenv func(string) string) {
+	if getenv(envName) != "" {
+		fs.Lookup(flagName).DefValue = "$" + envName
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +222,95 @@ func TestExitStatuses(t *testing.T) {
 	}
 	if !bytes.Contains(rej, []byte(`"line":2`)) || !bytes.Contains(rej, []byte(`"field":"timestamp"`)) {
 		t.Errorf("rejects file %s lacks line 2 / field timestamp", rej)
+	}
+}
+
+// runCLI runs the program in this process, as main would, without a database.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+	return exitCode(err, &errOut), out.String(), errOut.String()
+}
+
+// TestUsage: a bad flag, argument or command exits 2 and says why on stderr.
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"frobnicate"}, {"load", "-bogus", "x"}, {"load", "-workers", "x", "f"}, {"load", "f"},
+		{"refresh", "-bogus"}, {"refresh", "extra"}, {"gen", "-bogus"}, {"gen", "-format", "xml"}, {"gen", "extra"}, {"--version", "x"}} {
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, "ingest: usage: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d and the error on stderr", args, code, stdout, stderr, exitUsage)
+		}
+	}
+}
+
+// versionPattern is what --version prints on every binary.
+var versionPattern = regexp.MustCompile(`^ingest \S+ \(go\S+, \w+/\w+\)\n$`)
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		if code, stdout, stderr := runCLI(t, args...); code != exitOK || !versionPattern.MatchString(stdout) || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and one line ingest VERSION (GO, OS/ARCH)", args, code, stdout, stderr)
+		}
+	}
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, ""},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
+		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
+	} {
+		if got := revision(tc.settings); got != tc.want {
+			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
+		}
+	}
+}
+
+// TestHelp: -h and --help print to stdout and exit 0; load's help names the
+// input formats and every exit status.
+func TestHelp(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, args...)
+		if code != exitOK || stderr != "" {
+			t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, code, stderr)
+		}
+		return stdout
+	}
+	for _, h := range []string{"-h", "--help", "-help", "help"} {
+		out := help(h)
+		for _, cmd := range []string{"load", "refresh", "gen", "version"} {
+			if !strings.Contains(out, "ingest "+cmd) {
+				t.Errorf("%s: no %q in %s", h, cmd, out)
+			}
+		}
+	}
+	for _, h := range []string{"-h", "--help"} {
+		for cmd, synopsis := range map[string]string{
+			"load":    "usage: ingest load [flags] FILE...|-\n",
+			"refresh": "usage: ingest refresh [flags]\n",
+			"gen":     "usage: ingest gen [flags]\n",
+		} {
+			if out := help(cmd, h); !strings.HasPrefix(out, synopsis) || !strings.Contains(out, "\n  -") {
+				t.Errorf("%s %s: %q, want the synopsis and the flags", cmd, h, out)
+			}
+		}
+		out := help("load", h)
+		for _, want := range []string{"reference", "ndjson", "csv", "auto", "gzip", "stdin",
+			fmt.Sprintf("%d  every reading loaded", exitOK), fmt.Sprintf("%d  failure", exitFailure),
+			fmt.Sprintf("%d  usage error", exitUsage), fmt.Sprintf("%d  finished, but some readings were rejected", exitWithRejects)} {
+			if !strings.Contains(out, want) {
+				t.Errorf("load %s lacks %q:\n%s", h, want, out)
+			}
+		}
+	}
+	// -h shows where a default came from, not a DSN that may hold a password.
+	var stdout bytes.Buffer
+	env := func(k string) string { return map[string]string{"DATABASE_URL": "postgres://u:s3cret@h/db"}[k] }
+	if err := run(t.Context(), []string{"load", "-h"}, env, nil, &stdout, io.Discard); err != nil ||
+		strings.Contains(stdout.String(), "s3cret") || !strings.Contains(stdout.String(), "$DATABASE_URL") {
+		t.Errorf("load -h with DATABASE_URL set: %v\n%s", err, stdout.String())
 	}
 }
 

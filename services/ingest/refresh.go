@@ -22,11 +22,10 @@ type refreshConfig struct {
 	LogFormat   string
 }
 
-func parseRefreshConfig(args []string, getenv func(string) string, stderr io.Writer) (refreshConfig, error) {
+func parseRefreshConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (refreshConfig, error) {
 	c := refreshConfig{}
 	var envErr error
 	fs := flag.NewFlagSet("ingest refresh", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: ingest refresh [flags]
 
@@ -42,11 +41,9 @@ Flags:
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
 	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "connections recomputing a range side by side on plain PostgreSQL (env INGEST_WORKERS)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "LOG_FORMAT", "auto"), "log format: auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: %v", errUsage, err)
+	hideEnvDefault(fs, "database-url", "DATABASE_URL", getenv)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return c, err
 	}
 	if envErr != nil {
 		return c, envErr
@@ -61,7 +58,7 @@ Flags:
 }
 
 func runRefresh(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseRefreshConfig(args, getenv, stderr)
+	cfg, err := parseRefreshConfig(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

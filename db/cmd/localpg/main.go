@@ -5,13 +5,16 @@
 //	localpg start  [-dir .data/postgres] [-port 54329] [-db sensorhub]   prints the DSN
 //	localpg status [-dir .data/postgres] [-db sensorhub]                 prints the DSN; exit 3 when stopped
 //	localpg stop   [-dir .data/postgres]
+//	localpg version | --version
+//	localpg help | -h | --help
 //
-// stdout carries only the DSN (so `DATABASE_URL=$(localpg start)` works);
-// logs go to stderr. SENSORHUB_PG_BINDIR picks another PostgreSQL tree, e.g.
+// stdout carries only the DSN (so `DATABASE_URL=$(localpg start)` works), or
+// the help or version asked for; logs go to stderr. SENSORHUB_PG_BINDIR picks another PostgreSQL tree, e.g.
 // one with TimescaleDB, which is then preloaded.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/sensorhub/sensorhub/db/localpg"
@@ -29,35 +34,72 @@ import (
 // DefaultPort is off PostgreSQL's 5432 so a system server can run alongside.
 const DefaultPort = 54329
 
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
+
 // errNotRunning makes status exit 3, as pg_ctl status does.
 var errNotRunning = errors.New("not running")
+
+// errUsage marks errors in how localpg was invoked.
+var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is the one place where errors become exit statuses.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.Is(err, errNotRunning):
-		os.Exit(3)
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
+		return 3 // status has logged why
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "localpg:", err)
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "localpg:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "localpg:", err)
+		return 1
 	}
+}
+
+// about is each command's synopsis and description, for its -h.
+var about = map[string]string{
+	"start":  "usage: localpg start [flags]\n\nStarts the dev cluster (or reuses the running one), creates -db if missing and prints its DSN on stdout.",
+	"status": "usage: localpg status [flags]\n\nPrints the DSN of -db when the dev cluster runs; exit status 3 when it does not.",
+	"stop":   "usage: localpg stop [flags]\n\nStops the dev cluster.",
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
-		return flag.ErrHelp
+		return fmt.Errorf("%w: no command", errUsage)
 	}
 	cmd, args := args[0], args[1:]
+	var answer func(io.Writer)
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		answer = usage
+	case "-version", "--version", "version":
+		answer = func(w io.Writer) { fmt.Fprintln(w, versionLine()) }
+	}
+	if answer != nil {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, cmd, args)
+		}
+		answer(stdout)
+		return nil
+	}
 	fs := flag.NewFlagSet("localpg "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", about[cmd])
+		fs.PrintDefaults()
+	}
 	dir := fs.String("dir", "", "data folder (default: .data/postgres in the checkout root)")
-	binDir := fs.String("bin", "", "PostgreSQL bin folder (default: $"+localpg.BinDirEnv+", else initdb's folder on PATH)")
+	binDir := fs.String("bin", "", "PostgreSQL bin folder (env "+localpg.BinDirEnv+"; default: initdb's folder on PATH, else pg_config --bindir, else the newest /usr/lib/postgresql/*/bin)")
 	var port *int
 	var dbname *string
 	switch cmd {
@@ -69,13 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "stop":
 	default:
 		usage(stderr)
-		return fmt.Errorf("unknown command %q: %w", cmd, flag.ErrHelp)
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", cmd, fs.Args())
+		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, cmd, fs.Args())
 	}
 	if *dir == "" {
 		root, err := checkoutRoot()
@@ -122,11 +164,71 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: localpg start|status|stop [flags]
-  start   start (or reuse) the dev cluster and print its DSN
-  status  print the DSN if running; exit 3 if not
-  stop    stop the dev cluster
-Run 'localpg <command> -h' for flags.
+  start    start (or reuse) the dev cluster and print its DSN
+  status   print the DSN if running; exit 3 if not
+  stop     stop the dev cluster
+  version  print the build's version (also --version)
+  help     print this help (also -h, --help)
+Run 'localpg <command> -h' for flags. Exit status: 0 ok, 1 failure, 2 usage
+error, 3 (status) not running.
 `)
+}
+
+// parseFlags parses args with fs, whose Usage must print to fs.Output().
+// Help asked for with -h goes to stdout, so it can be paged or grepped, and
+// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
+// the result is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = stdout.Write(out.Bytes())
+		return err
+	default:
+		_, _ = stderr.Write(out.Bytes())
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+}
+
+// versionLine is what --version prints: the version set at build, or for a
+// "dev" build the commit it was built from, when the go command recorded it.
+func versionLine() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		if rev := revision(info.Settings); rev != "" {
+			v += "-" + rev
+		}
+	}
+	return fmt.Sprintf("localpg %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// revision is the VCS commit among a build's settings, shortened to 12
+// characters, with "+dirty" for a modified work tree; "" when not recorded
+// (go test, -buildvcs=false).
+func revision(settings []debug.BuildSetting) string {
+	var rev string
+	var dirty bool
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	rev = rev[:min(len(rev), 12)]
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
 }
 
 // checkoutRoot is the nearest folder up from the working directory that

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -69,12 +72,73 @@ func TestStartStatusStop(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	for _, args := range [][]string{nil, {"frobnicate"}, {"start", "extra"}} {
-		if err := run(t.Context(), args, &stdout, &stderr); err == nil {
-			t.Errorf("run(%q) succeeded", args)
+	for _, args := range [][]string{nil, {"frobnicate"}, {"start", "extra"}, {"start", "-bogus"}, {"status", "-port", "1"}, {"stop", "-dir"}, {"version", "x"}} {
+		err := run(t.Context(), args, &stdout, &stderr)
+		if code := exitCode(err, io.Discard); code != 2 {
+			t.Errorf("run(%q): %v (exit %d), want a usage error (exit 2)", args, err, code)
 		}
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("usage errors wrote to stdout: %q", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "usage: localpg start|status|stop") {
+		t.Errorf("no usage on stderr after an unknown command: %q", stderr.String())
+	}
+}
+
+// versionPattern is what --version prints on every binary.
+var versionPattern = regexp.MustCompile(`^localpg \S+ \(go\S+, \w+/\w+\)\n$`)
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, &stdout, &stderr)
+		if code := exitCode(err, io.Discard); code != 0 || !versionPattern.MatchString(stdout.String()) || stderr.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and one line localpg VERSION (GO, OS/ARCH)", args, code, stdout.String(), stderr.String())
+		}
+	}
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, ""},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
+		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
+	} {
+		if got := revision(tc.settings); got != tc.want {
+			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
+		}
+	}
+}
+
+// TestHelp: help at the top level and on each command goes to stdout and
+// exits 0.
+func TestHelp(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, &stdout, &stderr)
+		if code := exitCode(err, io.Discard); code != 0 || stderr.Len() != 0 {
+			t.Errorf("%q: %v (exit %d), stderr %q; want exit 0 and nothing on stderr", args, err, code, stderr.String())
+		}
+		return stdout.String()
+	}
+	for _, h := range []string{"-h", "--help", "-help", "help"} {
+		out := help(h)
+		for _, cmd := range []string{"start", "status", "stop", "version"} {
+			if !strings.Contains(out, "  "+cmd+" ") {
+				t.Errorf("%s: no %q in %s", h, cmd, out)
+			}
+		}
+	}
+	for _, cmd := range []string{"start", "status", "stop"} {
+		for _, h := range []string{"-h", "--help"} {
+			if out := help(cmd, h); !strings.HasPrefix(out, "usage: localpg "+cmd+" [flags]\n") || !strings.Contains(out, "  -dir") {
+				t.Errorf("%s %s: %q, want the synopsis and the flags", cmd, h, out)
+			}
+		}
+	}
+	if out := help("start", "-h"); !strings.Contains(out, "(env SENSORHUB_PG_BINDIR") {
+		t.Errorf("start -h: -bin does not name its variable:\n%s", out)
 	}
 }

@@ -1,8 +1,11 @@
 // Command migrate applies sensorhub's schema migrations to DATABASE_URL. It is
 // the one-shot runner used by `make up`, the compose service and the Kubernetes Job.
+//
+// Exit status: 0 success, 1 failure, 2 usage error.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,23 +14,57 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/sensorhub/sensorhub/db"
 )
 
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
+
+// errUsage marks errors in how migrate was invoked, as opposed to failures
+// of the migration itself.
+var errUsage = errors.New("usage")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "migrate:", err)
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is the one place where errors become exit statuses: 0 success
+// (or help), 2 usage error, 1 any other failure.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "migrate:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "migrate:", err)
+		return 1
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: migrate [flags]
+
+Brings the database at DATABASE_URL to the newest schema version and exits;
+it is idempotent and safe to run from several processes at once. With
+-api-user and -ingest-user it also ensures those login roles, with the
+passwords in SENSORHUB_API_DB_PASSWORD and SENSORHUB_INGEST_DB_PASSWORD
+(environment only). Exit status: 0 ok, 1 failure, 2 usage.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	dsn := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
 	flavor := fs.String("flavor", envOr(getenv, "SENSORHUB_SCHEMA_FLAVOR", "auto"), "schema path: auto, timescaledb or postgres (env SENSORHUB_SCHEMA_FLAVOR)")
 	chunk := fs.String("chunk-interval", envOr(getenv, "SENSORHUB_CHUNK_INTERVAL", "7 days"), "time span of a chunk/partition, fixed at creation (env SENSORHUB_CHUNK_INTERVAL)")
@@ -35,18 +72,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	retention := fs.String("retention", getenv("SENSORHUB_RETENTION"), "TimescaleDB: drop chunks older than this; empty keeps all (env SENSORHUB_RETENTION)")
 	apiUser := fs.String("api-user", getenv("SENSORHUB_API_DB_USER"), "also ensure this LOGIN role, member of sensorhub_reader (env SENSORHUB_API_DB_USER)")
 	ingestUser := fs.String("ingest-user", getenv("SENSORHUB_INGEST_DB_USER"), "also ensure this LOGIN role, member of sensorhub_writer (env SENSORHUB_INGEST_DB_USER)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	showVersion := fs.Bool("version", false, "print the build's version and exit")
+	if getenv("DATABASE_URL") != "" {
+		// -h prints defaults, and this one may hold a password.
+		fs.Lookup("database-url").DefValue = "$DATABASE_URL"
+	}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: migrate takes no arguments, got %q", errUsage, fs.Args())
+	}
 	if *dsn == "" {
-		return errors.New("DATABASE_URL is not set")
+		return fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
 	}
 	f, err := db.ParseFlavor(*flavor)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: -flavor (env SENSORHUB_SCHEMA_FLAVOR): %v", errUsage, err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	if _, err := db.Migrate(ctx, *dsn, db.Options{
@@ -69,6 +115,63 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		logger.Info("login role ready", "user", l.user, "member_of", l.group, "password_set", l.password != "")
 	}
 	return nil
+}
+
+// parseFlags parses args with fs, whose Usage must print to fs.Output().
+// Help asked for with -h goes to stdout, so it can be paged or grepped, and
+// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
+// the result is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = stdout.Write(out.Bytes())
+		return err
+	default:
+		_, _ = stderr.Write(out.Bytes())
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+}
+
+// versionLine is what -version prints: the version set at build, or for a
+// "dev" build the commit it was built from, when the go command recorded it.
+func versionLine() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		if rev := revision(info.Settings); rev != "" {
+			v += "-" + rev
+		}
+	}
+	return fmt.Sprintf("migrate %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// revision is the VCS commit among a build's settings, shortened to 12
+// characters, with "+dirty" for a modified work tree; "" when not recorded
+// (go test, -buildvcs=false).
+func revision(settings []debug.BuildSetting) string {
+	var rev string
+	var dirty bool
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	rev = rev[:min(len(rev), 12)]
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
 }
 
 func envOr(getenv func(string) string, key, def string) string {

@@ -99,6 +99,19 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	e := envReader{getenv: getenv}
 	fs := flag.NewFlagSet("api serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: api serve [flags]   (or: api [flags])
+
+Serves the HTTP API until SIGINT or SIGTERM, then shuts down: /readyz fails
+first, in-flight requests finish, the database pool closes last. A flag wins
+over its environment variable; SENSORHUB_CURSOR_KEY and SENSORHUB_API_KEYS are
+read from the environment only. Exit status: 0 after a clean shutdown,
+1 failure, 2 usage.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.DatabaseURL, "database-url", e.str("DATABASE_URL", DefaultDatabaseURL), "PostgreSQL connection string, a member of sensorhub_reader (env DATABASE_URL)")
 	fs.StringVar(&c.Addr, "addr", e.str("SENSORHUB_API_ADDR", ":8080"), "API listen address (env SENSORHUB_API_ADDR)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", e.strEmpty("SENSORHUB_ADMIN_ADDR", ":9090"), "listen address of /metrics; empty (env: off) serves it on -addr (env SENSORHUB_ADMIN_ADDR)")
@@ -121,6 +134,10 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", e.duration("SENSORHUB_JWKS_REFRESH", 10*time.Minute), "how long fetched JWKS keys are used before fetching anew; an unknown key id fetches sooner (env SENSORHUB_JWKS_REFRESH)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", e.float("SENSORHUB_RATE_LIMIT", 0), "average requests per second per caller (API key, token subject, or client address without auth); 0: no limit (env SENSORHUB_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", e.integer("SENSORHUB_RATE_BURST", 0), "requests a caller may send at once; 0: the rate rounded up, at least 1 (env SENSORHUB_RATE_BURST)")
+	if getenv("DATABASE_URL") != "" {
+		// -h prints defaults, and this one may hold a password.
+		fs.Lookup("database-url").DefValue = "$DATABASE_URL"
+	}
 	// Secrets (and what identifies them) come from the environment only, so
 	// they never show in ps.
 	c.CursorKey = getenv("SENSORHUB_CURSOR_KEY")
