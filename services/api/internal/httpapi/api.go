@@ -20,6 +20,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
+	"github.com/sensorhub/sensorhub/services/api/internal/docsui"
 	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
@@ -89,6 +90,9 @@ func NewAPI(mux *http.ServeMux) huma.API {
 	cfg.Info.Description = description
 	cfg.CreateHooks = nil // no $schema fields or schema Link headers in responses
 	cfg.SchemasPath = ""
+	// huma's own /docs loads its renderer from unpkg.com; NewServer serves
+	// an embedded one instead (package docsui).
+	cfg.DocsPath = ""
 	cfg.Tags = []*huma.Tag{
 		{Name: "readings", Description: "Devices, series and their readings."},
 		{Name: "legacy", Description: "The original sensor-target service's contract."},
@@ -182,6 +186,7 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	if o.MetricsGatherer != nil {
 		mux.Handle("GET /metrics", MetricsHandler(o.MetricsGatherer))
 	}
+	docsui.Register(mux, Title+" reference")
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, notFoundDetail, nil)
 	})
