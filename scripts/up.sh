@@ -49,6 +49,22 @@ fi
 # readings); plain PostgreSQL has no scheduler to materialize them.
 DATABASE_URL=$ingest_dsn bin/ingest refresh
 
+# Requests that work with what was loaded: the file's first device and its
+# first parameter (the reference dataset and the generated sample share the
+# format {"<device>": [{"parameter": "<name>", ...}, ...], ...}).
+head=$(head -c 4096 "$sample")
+device=$(grep -oE '"[^"]+"[[:space:]]*:[[:space:]]*\[' <<<"$head" | head -n1 | sed -E 's/^"([^"]+)".*/\1/')
+parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"' <<<"$head" | head -n1 | sed -E 's/.*"([^"]+)"$/\1/')
+port=${SENSORHUB_API_ADDR:-:8080}
+port=${port##*:}
+{
+  echo "==> try (device $device, parameter $parameter):"
+  echo "  curl -s localhost:$port/v1/devices"
+  echo "  curl -s 'localhost:$port/v1/readings?device_id=$device&parameter=$parameter&limit=3'"
+  echo "  curl -s 'localhost:$port/v1/aggregates?device_id=$device&bucket=1h&agg=count,avg'"
+  echo "  curl -s 'localhost:$port/api/v1/core/process_request?device_id=$device&limit=2'"
+  echo "  open http://localhost:$port/docs"
+} >&2
 echo "==> serving the API on ${SENSORHUB_API_ADDR:-:8080} (Ctrl-C stops it; 'make down' stops PostgreSQL)" >&2
 # Local development only: no API keys (the API logs a warning saying so).
 # Export SENSORHUB_AUTH=on and SENSORHUB_API_KEYS to try authentication.

@@ -30,8 +30,8 @@ type owner struct {
 	uid, gid uint32
 }
 
-// Available reports whether PostgreSQL server binaries can be found, in
-// SENSORHUB_PG_BINDIR or else next to initdb on PATH.
+// Available reports whether PostgreSQL server binaries can be found (see
+// findBinaries).
 func Available() bool {
 	_, err := findBinaries("")
 	return err == nil
@@ -40,20 +40,19 @@ func Available() bool {
 // findBinaries resolves the bin folder: explicit, else SENSORHUB_PG_BINDIR,
 // else the real folder of initdb on PATH (following symlinks, since distros
 // link initdb into /usr/local/bin while pg_config and the libraries live
-// beside the real binary).
+// beside the real binary), else where Debian and Ubuntu keep the server
+// binaries off PATH: `pg_config --bindir`, then the newest
+// /usr/lib/postgresql/<major>/bin.
 func findBinaries(dir string) (binaries, error) {
 	if dir == "" {
 		dir = os.Getenv(BinDirEnv)
 	}
 	if dir == "" {
-		p, err := exec.LookPath("initdb")
-		if err != nil {
-			return binaries{}, fmt.Errorf("find initdb on PATH (or set %s): %w", BinDirEnv, err)
-		}
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		dir = filepath.Dir(p)
+		dir = searchBinDir()
+	}
+	if dir == "" {
+		return binaries{}, fmt.Errorf("no PostgreSQL server binaries (initdb) on PATH, from pg_config --bindir or in %s; "+
+			"install them (Debian/Ubuntu: apt-get install postgresql) or set %s to their bin folder", debianGlob, BinDirEnv)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -69,6 +68,40 @@ func findBinaries(dir string) (binaries, error) {
 		return binaries{}, err
 	}
 	return binaries{dir: dir, owner: o}, nil
+}
+
+// debianGlob is where Debian's postgresql-<major> packages put the servers.
+const debianGlob = "/usr/lib/postgresql/*/bin"
+
+// searchBinDir returns the first folder holding initdb: initdb's on PATH,
+// pg_config's --bindir, the newest Debian one; "" if none has it.
+func searchBinDir() string {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return filepath.Dir(p)
+	}
+	has := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "initdb"))
+		return err == nil
+	}
+	if pgConfig, err := exec.LookPath("pg_config"); err == nil {
+		if out, err := exec.Command(pgConfig, "--bindir").Output(); err == nil {
+			if dir := strings.TrimSpace(string(out)); has(dir) {
+				return dir
+			}
+		}
+	}
+	dirs, _ := filepath.Glob(debianGlob)
+	best, bestMajor := "", -1
+	for _, d := range dirs {
+		major, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		if err == nil && major > bestMajor && has(d) {
+			best, bestMajor = d, major
+		}
+	}
+	return best
 }
 
 // serverOwner returns the postgres account when we are root, nil otherwise.
