@@ -328,3 +328,27 @@ func TestComposeFilesExist(t *testing.T) {
 		}
 	}
 }
+
+// TestComposePortsLoopbackByDefault: authentication is off in compose, so
+// every published port binds to 127.0.0.1 unless SENSORHUB_BIND says more.
+func TestComposePortsLoopbackByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{{nil, "127.0.0.1"}, {map[string]string{"SENSORHUB_BIND": "0.0.0.0"}, "0.0.0.0"}} {
+		p := loadCompose(t, tc.env)
+		published := 0
+		for name, s := range p.Services {
+			for _, port := range s.Ports {
+				published++
+				if port.HostIP != tc.want {
+					t.Errorf("SENSORHUB_BIND=%q: service %s publishes %s on host address %q, want %q",
+						tc.env["SENSORHUB_BIND"], name, port.Published, port.HostIP, tc.want)
+				}
+			}
+		}
+		if published < 3 {
+			t.Errorf("only %d published ports (API, Prometheus, Grafana expected)", published)
+		}
+	}
+}
