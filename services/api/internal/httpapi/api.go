@@ -86,8 +86,17 @@ func newHandlers(d Deps) *handlers {
 // /openapi.json, /openapi.yaml and /openapi-3.0.yaml, docs at /docs, and no
 // $schema links in bodies.
 func NewAPI(mux *http.ServeMux) huma.API {
+	// Every array the API writes is [] when empty, never null (the encoders
+	// and handlers make sure; the tests validate responses against the
+	// document), so the document must not call them nullable. The setting is
+	// huma's process-wide default, read as schemas are generated.
+	huma.DefaultArrayNullable = false
 	cfg := huma.DefaultConfig(Title, Version)
 	cfg.Info.Description = description
+	cfg.Info.License = &huma.License{Name: "Apache-2.0", URL: "https://www.apache.org/licenses/LICENSE-2.0"}
+	cfg.Servers = []*huma.Server{
+		{URL: "/", Description: "The API that serves this document (what /docs tries requests against); locally http://localhost:8080"},
+	}
 	cfg.CreateHooks = nil // no $schema fields or schema Link headers in responses
 	cfg.SchemasPath = ""
 	// huma's own /docs loads its renderer from unpkg.com; NewServer serves
@@ -116,6 +125,7 @@ func Register(api huma.API, d Deps) {
 	h.registerHealth(api)
 	documentAccess(api)
 	documentLimits(api)
+	documentProblems(api)
 }
 
 // Spec returns the OpenAPI 3.0.3 document of the API as YAML: what

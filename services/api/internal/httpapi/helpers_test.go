@@ -310,6 +310,10 @@ func validateResponse(t *testing.T, req *http.Request, r response) {
 		if specErr = doc.Validate(loader.Context); specErr != nil {
 			return
 		}
+		// The document's server is "/", the origin that serves it; the
+		// router would match it against each request's host, which the
+		// test servers pick at random.
+		doc.Servers = nil
 		specRouter, specErr = legacyrouter.NewRouter(doc)
 	})
 	if specErr != nil {

@@ -291,3 +291,30 @@ func rejectRepeatedParams(api huma.API) func(huma.Context, func(huma.Context)) {
 		next(ctx)
 	}
 }
+
+// documentProblems replaces the examples of huma's problem schemas, which
+// are placeholders (example.com URLs, "Property foo is required"), with one
+// of this API's own problems: the 404 of an unknown series.
+func documentProblems(api huma.API) {
+	schemas := api.OpenAPI().Components.Schemas.Map()
+	set := func(schema, prop string, example any) {
+		s, ok := schemas[schema]
+		if !ok {
+			return
+		}
+		if p, ok := s.Properties[prop]; ok {
+			p.Examples = nil
+			if example != nil {
+				p.Examples = []any{example}
+			}
+		}
+	}
+	set("ErrorModel", "type", "about:blank")
+	set("ErrorModel", "title", "Not Found")
+	set("ErrorModel", "status", 404)
+	set("ErrorModel", "detail", "no series device.foo / parameter.nope")
+	set("ErrorModel", "instance", nil) // this API does not set it
+	set("ErrorDetail", "location", "query.parameter")
+	set("ErrorDetail", "message", "no such parameter for this device")
+	set("ErrorDetail", "value", "parameter.nope")
+}
