@@ -147,3 +147,55 @@ func TestWorkflowContents(t *testing.T) {
 		}
 	}
 }
+
+// TestDependabotCoversEverything: every Go module of the workspace, every
+// Dockerfile's folder, the workflows and compose get update PRs.
+func TestDependabotCoversEverything(t *testing.T) {
+	root := testenv.Root(t)
+	raw, err := os.ReadFile(filepath.Join(root, ".github", "dependabot.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Version int `json:"version"`
+		Updates []struct {
+			Ecosystem   string   `json:"package-ecosystem"`
+			Directory   string   `json:"directory"`
+			Directories []string `json:"directories"`
+			Schedule    struct {
+				Interval string `json:"interval"`
+			} `json:"schedule"`
+			Groups map[string]any `json:"groups"`
+		} `json:"updates"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
+		t.Fatalf("dependabot.yml: %v", err)
+	}
+	covered := map[string]bool{}
+	for _, u := range cfg.Updates {
+		if u.Schedule.Interval == "" {
+			t.Errorf("dependabot.yml: %s has no schedule", u.Ecosystem)
+		}
+		for _, d := range append([]string{u.Directory}, u.Directories...) {
+			if d != "" {
+				covered[u.Ecosystem+" "+d] = true
+			}
+		}
+	}
+	want := []string{"github-actions /", "docker-compose /"}
+	for _, pattern := range []struct{ glob, ecosystem string }{{"*/go.mod", "gomod"}, {"*/*/go.mod", "gomod"}, {"*/Dockerfile", "docker"}, {"*/*/Dockerfile", "docker"}} {
+		files, _ := filepath.Glob(filepath.Join(root, pattern.glob))
+		for _, f := range files {
+			rel, _ := filepath.Rel(root, filepath.Dir(f))
+			want = append(want, pattern.ecosystem+" /"+filepath.ToSlash(rel))
+		}
+	}
+	if cfg.Version != 2 || len(want) < 8 {
+		t.Fatalf("version %d, %d expected entries", cfg.Version, len(want))
+	}
+	for _, w := range want {
+		if !covered[w] {
+			t.Errorf("dependabot.yml has no %s", w)
+		}
+	}
+}

@@ -55,13 +55,16 @@ DATABASE_URL=$ingest_dsn bin/ingest refresh
 head=$(head -c 4096 "$sample")
 device=$(grep -oE '"[^"]+"[[:space:]]*:[[:space:]]*\[' <<<"$head" | head -n1 | sed -E 's/^"([^"]+)".*/\1/')
 parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"' <<<"$head" | head -n1 | sed -E 's/.*"([^"]+)"$/\1/')
+day=$(grep -oE '"timestamp"[[:space:]]*:[[:space:]]*"[0-9]{4}-[0-9]{2}-[0-9]{2}' <<<"$head" | head -n1 | grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}$' || true)
+day=${day:-2024-03-07}
+next=$(date -u -d "$day + 1 day" +%F 2>/dev/null || echo "$day")
 port=${SENSORHUB_API_ADDR:-:8080}
 port=${port##*:}
 {
   echo "==> try (device $device, parameter $parameter):"
   echo "  curl -s localhost:$port/v1/devices"
   echo "  curl -s 'localhost:$port/v1/readings?device_id=$device&parameter=$parameter&limit=3'"
-  echo "  curl -s 'localhost:$port/v1/aggregates?device_id=$device&bucket=1h&agg=count,avg'"
+  echo "  curl -s 'localhost:$port/v1/aggregates?device_id=$device&parameter=$parameter&from=${day}T00:00:00Z&to=${next}T00:00:00Z&bucket=1h&agg=count,avg'"
   echo "  curl -s 'localhost:$port/api/v1/core/process_request?device_id=$device&limit=2'"
   echo "  open http://localhost:$port/docs"
 } >&2
