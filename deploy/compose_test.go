@@ -155,7 +155,7 @@ func TestComposeImagesPinned(t *testing.T) {
 	}
 	// SENSORHUB_TAG only changes the tag of the images we build.
 	p = loadCompose(t, map[string]string{"SENSORHUB_TAG": "1.2.3"})
-	if img := p.Services["api"].Image; img != "sensorhub/api:1.2.3" {
+	if img := p.Services["api"].Image; img != "ghcr.io/sensorhub/sensorhub-api:1.2.3" {
 		t.Errorf("api image with SENSORHUB_TAG=1.2.3: %s", img)
 	}
 }

@@ -95,6 +95,7 @@ func TestWorkflowContents(t *testing.T) {
 	ws := loadWorkflows(t)
 	for file, wants := range map[string][]string{
 		"ci.yml": {
+			`tags: ["v*"]`,
 			"golangci/golangci-lint-action@",
 			`SENSORHUB_REQUIRE_TIMESCALEDB: "1"`,
 			"make test",
@@ -107,11 +108,14 @@ func TestWorkflowContents(t *testing.T) {
 			"services/api/Dockerfile", "services/ingest/Dockerfile", "db/Dockerfile",
 		},
 		"release.yml": {
-			`tags: ["v*"]`,
+			"workflows: [CI]",
+			"github.event.workflow_run.conclusion == 'success'",
+			"ref: ${{ github.event.workflow_run.head_sha }}",
 			"docker/build-push-action@",
 			"push: true",
-			"ghcr.io/${{ github.repository_owner }}/sensorhub-${{ matrix.name }}",
-			"type=semver,pattern={{version}}",
+			"IMAGE_PREFIX: ghcr.io/sensorhub/sensorhub-",
+			"images: ${{ env.IMAGE_PREFIX }}${{ matrix.name }}",
+			"type=semver,pattern={{version}},value=${{ env.TAG }}",
 			"services/api/Dockerfile", "services/ingest/Dockerfile", "db/Dockerfile",
 			"packages: write",
 		},
