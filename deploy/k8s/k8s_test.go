@@ -18,6 +18,7 @@ import (
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -79,6 +80,8 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &batchv1.Job{}, true
 	case "batch/v1/CronJob":
 		return &batchv1.CronJob{}, true
+	case "gateway.networking.k8s.io/v1/HTTPRoute":
+		return &gatewayv1.HTTPRoute{}, true
 	case "autoscaling/v2/HorizontalPodAutoscaler":
 		return &autoscalingv2.HorizontalPodAutoscaler{}, true
 	case "policy/v1/PodDisruptionBudget":
@@ -581,6 +584,15 @@ func TestConfigReferences(t *testing.T) {
 	if err := decodeStrict(b, &example); err != nil {
 		t.Fatal(err)
 	}
+	// The command operations.md gives to create the same Secret must make
+	// every key too: a pod referencing a key it lacks fails with
+	// CreateContainerConfigError.
+	documented := documentedSecretKeys(t, example.Name)
+	for key := range example.StringData {
+		if !documented[key] {
+			t.Errorf("docs/operations.md's kubectl create secret %s does not set %s, which the example (and the pods) have", example.Name, key)
+		}
+	}
 	for _, overlay := range overlays {
 		t.Run(overlay, func(t *testing.T) {
 			o := render(t, overlay)
@@ -631,6 +643,32 @@ func TestConfigReferences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// documentedSecretKeys returns the keys the docs' `kubectl create secret
+// generic NAME` command sets with --from-literal or --from-file.
+func documentedSecretKeys(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	keys := map[string]bool{}
+	found := false
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.Contains(line, "create secret generic "+name) {
+			continue
+		}
+		found = true
+		for _, m := range regexp.MustCompile(`--from-(?:literal|file)=([A-Za-z0-9._-]+)=`).FindAllStringSubmatch(line, -1) {
+			keys[m[1]] = true
+		}
+	}
+	if !found {
+		t.Fatalf("docs/operations.md has no `kubectl create secret generic %s` command", name)
+	}
+	return keys
 }
 
 // dsnHost returns host=... of a keyword/value DSN.
@@ -818,6 +856,116 @@ func TestKubectlKustomize(t *testing.T) {
 		o := decodeAll(t, "kubectl kustomize "+overlay, []byte(out))
 		if want := len(render(t, overlay).all); len(o.all) != want {
 			t.Errorf("%s: kubectl rendered %d objects, the kustomize library %d", overlay, len(o.all), want)
+		}
+	}
+}
+
+// TestRecommendedLabels: every object carries part-of, instance and
+// managed-by; every workload and its pod template also name, component and
+// version, which is the tag of the sensorhub image it runs.
+func TestRecommendedLabels(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			o := render(t, overlay)
+			for _, x := range o.all {
+				meta := reflect.ValueOf(x).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta)
+				for _, k := range []string{"part-of", "instance", "managed-by"} {
+					if meta.Labels["app.kubernetes.io/"+k] == "" {
+						t.Errorf("%T %s has no app.kubernetes.io/%s", x, meta.Name, k)
+					}
+				}
+			}
+			for _, p := range pods(o) {
+				var tag string
+				for _, c := range p.spec.Containers {
+					if strings.HasPrefix(c.Image, imagePrefix) {
+						_, tag, _ = strings.Cut(c.Image, ":")
+					}
+				}
+				for _, k := range []string{"name", "component", "version"} {
+					if p.labels["app.kubernetes.io/"+k] == "" {
+						t.Errorf("%s %s: pod template has no app.kubernetes.io/%s", p.kind, p.name, k)
+					}
+				}
+				if tag != "" && p.labels["app.kubernetes.io/version"] != tag {
+					t.Errorf("%s %s: app.kubernetes.io/version %q, but it runs tag %q", p.kind, p.name, p.labels["app.kubernetes.io/version"], tag)
+				}
+			}
+		})
+	}
+}
+
+// TestOptionalComponents renders examples/components (prod with the
+// gateway-api and jwt-egress Components): the HTTPRoute reaches the API
+// Service's port for the Ingress's host, the NetworkPolicy admits the
+// Gateway's namespace on the container port and lets the API reach HTTPS
+// outside the cluster for the JWKS; the plain overlays allow neither.
+func TestOptionalComponents(t *testing.T) {
+	o := render(t, "../examples/components")
+	svc := named[corev1.Service](t, o, "sensorhub-api")
+	ing := named[networkingv1.Ingress](t, o, "sensorhub-api")
+	route := named[gatewayv1.HTTPRoute](t, o, "sensorhub-api")
+	if route.Namespace != "sensorhub" {
+		t.Errorf("HTTPRoute in namespace %q", route.Namespace)
+	}
+	if len(route.Spec.Hostnames) != 1 || string(route.Spec.Hostnames[0]) != ing.Spec.Rules[0].Host {
+		t.Errorf("HTTPRoute hostnames %v, Ingress host %s", route.Spec.Hostnames, ing.Spec.Rules[0].Host)
+	}
+	if len(route.Spec.Rules) != 1 || len(route.Spec.Rules[0].BackendRefs) != 1 {
+		t.Fatalf("HTTPRoute rules %+v", route.Spec.Rules)
+	}
+	ref := route.Spec.Rules[0].BackendRefs[0]
+	portOK := false
+	for _, p := range svc.Spec.Ports {
+		portOK = portOK || (ref.Port != nil && p.Port == int32(*ref.Port) && p.Name == "http")
+	}
+	if string(ref.Name) != svc.Name || !portOK {
+		t.Errorf("HTTPRoute backend %s:%v is not the API Service's http port", ref.Name, ref.Port)
+	}
+	allows := func(np *networkingv1.NetworkPolicy) (gateway, https bool) {
+		for _, r := range np.Spec.Ingress {
+			for _, f := range r.From {
+				if f.NamespaceSelector != nil && f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "gateway-system" {
+					for _, p := range r.Ports {
+						gateway = gateway || p.Port.IntValue() == 8080
+					}
+				}
+			}
+		}
+		for _, r := range np.Spec.Egress {
+			for _, to := range r.To {
+				if to.IPBlock != nil && to.IPBlock.CIDR == "0.0.0.0/0" {
+					for _, p := range r.Ports {
+						https = https || p.Port.IntValue() == 443
+					}
+				}
+			}
+		}
+		return
+	}
+	if gw, https := allows(named[networkingv1.NetworkPolicy](t, o, "sensorhub-api")); !gw || !https {
+		t.Errorf("with the components the NetworkPolicy admits the Gateway: %v, lets the API reach HTTPS (JWKS): %v", gw, https)
+	}
+	for _, overlay := range overlays {
+		if gw, https := allows(named[networkingv1.NetworkPolicy](t, render(t, overlay), "sensorhub-api")); gw || https {
+			t.Errorf("%s without the components: NetworkPolicy admits a Gateway %v, HTTPS egress %v", overlay, gw, https)
+		}
+	}
+}
+
+// TestJobsUnderGitOps: Argo CD runs migrate before and ingest after the
+// rollout as hooks recreated on every sync; Flux force-replaces both.
+func TestJobsUnderGitOps(t *testing.T) {
+	want := map[string]string{"sensorhub-migrate": "PreSync", "sensorhub-ingest": "PostSync"}
+	for _, overlay := range overlays {
+		o := render(t, overlay)
+		for name, hook := range want {
+			j := named[batchv1.Job](t, o, name)
+			a := j.Annotations
+			if a["argocd.argoproj.io/hook"] != hook || a["argocd.argoproj.io/hook-delete-policy"] != "BeforeHookCreation" ||
+				a["kustomize.toolkit.fluxcd.io/force"] != "enabled" {
+				t.Errorf("%s: Job %s annotations %v; want Argo CD hook %s recreated before each run and Flux force", overlay, name, a, hook)
+			}
 		}
 	}
 }
