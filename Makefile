@@ -1,9 +1,13 @@
 # The two commands of the README: `make up` and `make test`.
 GO_PACKAGES := ./db/... ./services/ingest/... ./services/api/... ./deploy/...
 
-.PHONY: up down test vet fuzz openapi bench-ingest
+.PHONY: help up down test vet fuzz openapi bench-ingest
 
-## up: local PostgreSQL (or $$DATABASE_URL), migrate, load sample data, serve the API on :8080
+## help: list these targets
+help:
+	@awk -F': ' '/^## [a-z-]+: / { sub(/^## /, ""); split($$0, a, ": "); printf "  make %-13s %s\n", a[1], substr($$0, length(a[1]) + 3) }' $(MAKEFILE_LIST)
+
+## up: local PostgreSQL (or $DATABASE_URL), migrate, load sample data, serve the API on :8080
 up:
 	./scripts/up.sh
 
@@ -30,5 +34,6 @@ fuzz:
 openapi:
 	go run ./services/api openapi -o openapi-3.0.yaml
 
+## bench-ingest: the ingest benchmark (bench/ingest.sh; FLAVOR, POINTS, ... as docs/benchmarks.md says)
 bench-ingest:
 	./bench/ingest.sh
