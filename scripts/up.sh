@@ -52,9 +52,14 @@ DATABASE_URL=$ingest_dsn bin/ingest refresh
 # Requests that work with what was loaded: the file's first device and its
 # first parameter (the reference dataset and the generated sample share the
 # format {"<device>": [{"parameter": "<name>", ...}, ...], ...}).
-head=$(head -c 4096 "$sample")
+# The first numeric parameter, so that avg applies; else the first one.
+head=$(head -c 65536 "$sample" | tr "\n" " ")
 device=$(grep -oE '"[^"]+"[[:space:]]*:[[:space:]]*\[' <<<"$head" | head -n1 | sed -E 's/^"([^"]+)".*/\1/')
-parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"' <<<"$head" | head -n1 | sed -E 's/.*"([^"]+)"$/\1/')
+parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"[^}]*"type"[[:space:]]*:[[:space:]]*"numeric"' <<<"$head" | head -n1 |
+  sed -E 's/^"parameter"[[:space:]]*:[[:space:]]*"([^"]+)".*/\1/')
+if [ -z "$parameter" ]; then
+  parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"' <<<"$head" | head -n1 | sed -E 's/.*"([^"]+)"$/\1/')
+fi
 day=$(grep -oE '"timestamp"[[:space:]]*:[[:space:]]*"[0-9]{4}-[0-9]{2}-[0-9]{2}' <<<"$head" | head -n1 | grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}$' || true)
 day=${day:-2024-03-07}
 next=$(date -u -d "$day + 1 day" +%F 2>/dev/null || echo "$day")
