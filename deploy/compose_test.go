@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -349,6 +350,31 @@ func TestComposePortsLoopbackByDefault(t *testing.T) {
 		}
 		if published < 3 {
 			t.Errorf("only %d published ports (API, Prometheus, Grafana expected)", published)
+		}
+	}
+}
+
+// TestOneTimescaleDBVersion: compose, the dev overlay, GitHub Actions' test
+// image and dbtest's default run the TimescaleDB release the tests run here
+// (../shared/timescaledb, 2.28.3 for PostgreSQL 15); the schema relies on
+// its refresh options (buckets_per_batch).
+func TestOneTimescaleDBVersion(t *testing.T) {
+	root := testenv.Root(t)
+	const want = "timescale/timescaledb:2.28.3-pg15"
+	re := regexp.MustCompile(`timescale/timescaledb:[\w.-]+`)
+	for _, f := range []string{"compose.yaml", "deploy/k8s/overlays/dev/timescaledb.yaml", ".github/workflows/ci.yml", "db/dbtest/server.go", "README.md"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := re.FindAllString(string(b), -1)
+		if len(refs) == 0 {
+			t.Errorf("%s names no TimescaleDB image", f)
+		}
+		for _, r := range refs {
+			if r != want {
+				t.Errorf("%s: %s, want %s", f, r, want)
+			}
 		}
 	}
 }

@@ -38,7 +38,7 @@ const (
 
 // DefaultImage is the container used when a Docker engine answers: pinned,
 // so every run tests against the same TimescaleDB and PostgreSQL.
-const DefaultImage = "timescale/timescaledb:2.17.2-pg15"
+const DefaultImage = "timescale/timescaledb:2.28.3-pg15"
 
 // Server is the PostgreSQL server that hosts this process's test databases:
 // one per process, found or started on first use.
