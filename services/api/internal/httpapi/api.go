@@ -208,7 +208,9 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = middleware(mux, o, m)
+	if s.handler, err = middleware(mux, o, m); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -21,12 +21,18 @@ import (
 // route recording, the problems of requests no route takes.
 // Authentication, the rate limit and conditional requests are huma
 // middleware (see authenticate), as they depend on the operation.
-func middleware(mux *http.ServeMux, o Options, m *metrics) http.Handler {
+func middleware(mux *http.ServeMux, o Options, m *metrics) (http.Handler, error) {
 	h := recordRoute(withRouteProblems(mux))
 	h = withTimeout(h, o.RequestTimeout)
 	h = withTargetLimit(h)
 	h = withCORS(h, o.CORSOrigins)
-	return observe(h, o.Logger, m)
+	// Inside observe, so the size metric and the access log count the bytes
+	// on the wire.
+	h, err := withCompression(h)
+	if err != nil {
+		return nil, err
+	}
+	return observe(h, o.Logger, m), nil
 }
 
 // requestInfo is filled in by the inner layers for observe to report.
@@ -291,5 +297,5 @@ func (w *responseWriter) Flush() {
 // Unwrap returns the wrapped writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// statusLabel keeps the status label set small and fixed.
-func statusLabel(code int) string { return strconv.Itoa(code) }
+// codeLabel is the value of the status code label ("200", "404").
+func codeLabel(code int) string { return strconv.Itoa(code) }
