@@ -25,6 +25,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 // dashboard is the part of Grafana's dashboard JSON model the tests read.
 type dashboard struct {
 	file       string
+	raw        any     // the whole model, for the checks that walk all of it
 	UID        string  `json:"uid"`
 	Title      string  `json:"title"`
 	Schema     int     `json:"schemaVersion"`
@@ -63,7 +64,11 @@ type variable struct {
 	Type       string         `json:"type"`
 	Datasource *datasourceRef `json:"datasource"`
 	Query      any            `json:"query"` // a string, or an object in newer models
-	Options    []struct {
+	Current    struct {
+		Text  any `json:"text"`  // a string, or a list for multi-value variables
+		Value any `json:"value"` // likewise
+	} `json:"current"`
+	Options []struct {
 		Value string `json:"value"`
 	} `json:"options"`
 }
@@ -117,6 +122,9 @@ func loadDashboards(t *testing.T) []dashboard {
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		if err := json.Unmarshal(b, &d.raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
 		d.file = f
 		out = append(out, d)
 	}
@@ -133,7 +141,7 @@ func allPanels(ps []panel) []panel {
 	return out
 }
 
-func provisionedDatasources(t *testing.T) map[string]string {
+func provisionedDatasources(t *testing.T) provisioned {
 	t.Helper()
 	b, err := os.ReadFile("provisioning/datasources/datasources.yaml")
 	if err != nil {
@@ -143,11 +151,43 @@ func provisionedDatasources(t *testing.T) map[string]string {
 	if err := yaml.UnmarshalStrict(b, &p); err != nil {
 		t.Fatalf("datasources.yaml: %v", err)
 	}
-	byUID := map[string]string{}
-	for _, ds := range p.Datasources {
-		byUID[ds.UID] = ds.Type
+	return p
+}
+
+// datasourceVar is how a dashboard refers to a datasource: "${name}" of a
+// variable of type datasource, never a literal uid.
+var datasourceVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// datasourceVariables maps a dashboard's datasource variables to the
+// datasource type (plugin id) each offers.
+func (d dashboard) datasourceVariables() map[string]string {
+	out := map[string]string{}
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			out[v.Name] = v.queryText()
+		}
 	}
-	return byUID
+	return out
+}
+
+// checkRef reports what is wrong with a datasource reference: it must be
+// "${name}" of a datasource variable offering the reference's type.
+func (d dashboard) checkRef(ref *datasourceRef) error {
+	if ref == nil {
+		return fmt.Errorf("no datasource")
+	}
+	m := datasourceVar.FindStringSubmatch(ref.UID)
+	if m == nil {
+		return fmt.Errorf("datasource uid %q is not a ${variable} reference", ref.UID)
+	}
+	offers, ok := d.datasourceVariables()[m[1]]
+	if !ok {
+		return fmt.Errorf("datasource %s: no datasource variable %s", ref.UID, m[1])
+	}
+	if offers != ref.Type {
+		return fmt.Errorf("datasource %s has type %q, but variable %s offers %q", ref.UID, ref.Type, m[1], offers)
+	}
+	return nil
 }
 
 // TestProvisioning checks the datasources (Prometheus, and PostgreSQL as the
@@ -213,10 +253,10 @@ func TestProvisioning(t *testing.T) {
 }
 
 // TestDashboards checks the model: unique uids and panel ids, panels inside
-// the 24-column grid, and every panel and query on a provisioned datasource
-// of the right kind with a query of that kind.
+// the 24-column grid, and every panel and query on a datasource variable
+// of the right kind (TestDatasourceVariables checks what they resolve to)
+// with a query of that kind.
 func TestDashboards(t *testing.T) {
-	sources := provisionedDatasources(t)
 	uids := map[string]string{}
 	for _, d := range loadDashboards(t) {
 		if d.UID == "" || d.Title == "" || d.Schema == 0 {
@@ -242,13 +282,18 @@ func TestDashboards(t *testing.T) {
 			if len(p.Targets) == 0 {
 				t.Errorf("%s: no queries", where)
 			}
+			if p.Datasource != nil {
+				if err := d.checkRef(p.Datasource); err != nil {
+					t.Errorf("%s: %v", where, err)
+				}
+			}
 			for _, q := range p.Targets {
 				ds := q.Datasource
 				if ds == nil {
 					ds = p.Datasource
 				}
-				if ds == nil || sources[ds.UID] != ds.Type {
-					t.Errorf("%s/%s: datasource %+v is not a provisioned one (%v)", where, q.RefID, ds, sources)
+				if err := d.checkRef(ds); err != nil {
+					t.Errorf("%s/%s: %v", where, q.RefID, err)
 					continue
 				}
 				switch {
@@ -260,9 +305,203 @@ func TestDashboards(t *testing.T) {
 			}
 		}
 		for _, v := range d.Templating.List {
-			if v.Type == "query" && (v.Datasource == nil || sources[v.Datasource.UID] != v.Datasource.Type || v.queryText() == "") {
-				t.Errorf("%s: variable %s: needs a query on a provisioned datasource", d.file, v.Name)
+			if v.Type != "query" {
+				continue
 			}
+			if err := d.checkRef(v.Datasource); err != nil || v.queryText() == "" {
+				t.Errorf("%s: variable %s: needs a query on a datasource variable: %v", d.file, v.Name, err)
+			}
+		}
+		// Anything else that names a datasource (annotations, say) too.
+		walkObjects(d.raw, func(o map[string]any) {
+			switch ds := o["datasource"].(type) {
+			case nil:
+			case map[string]any:
+				typ, _ := ds["type"].(string)
+				uid, _ := ds["uid"].(string)
+				if err := d.checkRef(&datasourceRef{Type: typ, UID: uid}); err != nil {
+					t.Errorf("%s: %v", d.file, err)
+				}
+			default:
+				t.Errorf("%s: datasource %v by name; refer to a datasource variable as {type, uid: \"${name}\"}", d.file, ds)
+			}
+		})
+	}
+}
+
+// walkObjects calls fn on every JSON object in v.
+func walkObjects(v any, fn func(map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		fn(x)
+		for _, e := range x {
+			walkObjects(e, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walkObjects(e, fn)
+		}
+	}
+}
+
+// walkStrings calls fn on every JSON string in v.
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case map[string]any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	}
+}
+
+// TestDatasourceVariables checks that each datasource variable resolves to
+// a provisioned datasource the way Grafana picks one: the datasources of the
+// variable's type; of those the one its current value names (by uid or
+// name), else the default datasource, else the first. The Prometheus one
+// must be the default datasource, so a dashboard opened without a saved
+// choice, or on a Grafana with other Prometheus datasources, starts on it.
+func TestDatasourceVariables(t *testing.T) {
+	p := provisionedDatasources(t)
+	var def string
+	for _, ds := range p.Datasources {
+		if ds.IsDefault {
+			if def != "" {
+				t.Errorf("datasources %s and %s are both the default", def, ds.UID)
+			}
+			def = ds.UID
+		}
+	}
+	for _, d := range loadDashboards(t) {
+		vars := d.datasourceVariables()
+		if len(vars) == 0 {
+			t.Errorf("%s: no datasource variable", d.file)
+		}
+		for _, v := range d.Templating.List {
+			if v.Type != "datasource" {
+				continue
+			}
+			var candidates []string
+			isDefault := false
+			byName := map[string]string{}
+			for _, ds := range p.Datasources {
+				if ds.Type == v.queryText() {
+					candidates = append(candidates, ds.UID)
+					byName[ds.UID], byName[ds.Name] = ds.UID, ds.UID
+					isDefault = isDefault || ds.IsDefault
+				}
+			}
+			if len(candidates) == 0 {
+				t.Errorf("%s: variable %s offers datasources of type %q; none is provisioned", d.file, v.Name, v.queryText())
+				continue
+			}
+			resolved := candidates[0]
+			if isDefault {
+				resolved = def
+			}
+			if cur, _ := v.Current.Value.(string); cur != "" {
+				uid, ok := byName[cur]
+				if !ok {
+					t.Errorf("%s: variable %s: current value %q is no provisioned %s datasource (%v)", d.file, v.Name, cur, v.queryText(), candidates)
+					continue
+				}
+				resolved = uid
+			}
+			switch v.queryText() {
+			case promType:
+				if !isDefault || resolved != def {
+					t.Errorf("%s: variable %s resolves to %s; want the default datasource %s", d.file, v.Name, resolved, def)
+				}
+			case pgType:
+				if resolved != "sensorhub-postgres" {
+					t.Errorf("%s: variable %s resolves to %s; want sensorhub-postgres", d.file, v.Name, resolved)
+				}
+			default:
+				t.Errorf("%s: variable %s offers %q: neither Prometheus nor PostgreSQL", d.file, v.Name, v.queryText())
+			}
+		}
+	}
+}
+
+var (
+	// $name, ${name} (also ${name:format}) and the old [[name]].
+	variableRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)|\[\[([A-Za-z_][A-Za-z0-9_]*)(?::[^\]]*)?\]\]`)
+	// A PromQL selector of a metric the services expose, or up.
+	promSelector = regexp.MustCompile(`\b(sensorhub_[a-z0-9_]+|up)\b(\s*\{([^}]*)\})?`)
+	jobMatcher   = regexp.MustCompile(`\bjob\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+	labelValues  = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*job\s*\)$`)
+)
+
+// TestVariables checks that every dashboard defines each variable it uses
+// (Grafana's own, $__..., aside) and uses each it defines, and that every
+// PromQL selector filters by the job variable instead of naming a job, the
+// job variable offering the job labels of a metric the services expose.
+func TestVariables(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		defined := map[string]variable{}
+		for _, v := range d.Templating.List {
+			if _, dup := defined[v.Name]; dup {
+				t.Errorf("%s: variable %s defined twice", d.file, v.Name)
+			}
+			defined[v.Name] = v
+		}
+		used := map[string]bool{}
+		walkStrings(d.raw, func(s string) {
+			for _, m := range variableRef.FindAllStringSubmatch(s, -1) {
+				name := m[1] + m[2] + m[3]
+				if strings.HasPrefix(name, "__") {
+					continue // $__rate_interval, $__timeFilter, ...
+				}
+				used[name] = true
+				if _, ok := defined[name]; !ok {
+					t.Errorf("%s: uses $%s, which its templating.list does not define (in %q)", d.file, name, s)
+				}
+			}
+		})
+		for name := range defined {
+			if !used[name] {
+				t.Errorf("%s: variable %s is defined but not used", d.file, name)
+			}
+		}
+
+		promQL := 0
+		for _, p := range allPanels(d.Panels) {
+			for _, q := range p.Targets {
+				if q.Expr == "" {
+					continue
+				}
+				promQL++
+				for _, m := range promSelector.FindAllStringSubmatch(q.Expr, -1) {
+					jm := jobMatcher.FindAllStringSubmatch(m[3], -1)
+					if len(jm) != 1 || (jm[0][1] != "=" && jm[0][1] != "=~") || (jm[0][2] != "$job" && jm[0][2] != "${job}") {
+						t.Errorf("%s: panel %q: %s in %q: want it filtered by job=~\"$job\", not a literal job or none", d.file, p.Title, m[0], q.Expr)
+					}
+				}
+			}
+		}
+		if promQL == 0 {
+			continue
+		}
+		job, ok := defined["job"]
+		if !ok {
+			t.Errorf("%s: PromQL panels but no job variable", d.file)
+			continue
+		}
+		if job.Type == "query" {
+			m := labelValues.FindStringSubmatch(job.queryText())
+			if m == nil {
+				t.Errorf("%s: job variable query %q; want label_values(<metric>, job)", d.file, job.queryText())
+			} else if u := testenv.UnknownMetrics(m[1]); len(u) > 0 || !strings.HasPrefix(m[1], "sensorhub_") {
+				t.Errorf("%s: job variable reads %s, a metric the services do not expose", d.file, m[1])
+			}
+		}
+		if cur, _ := job.Current.Value.(string); cur != "sensorhub_api" && cur != "sensorhub_ingest" {
+			t.Errorf("%s: job variable defaults to %q; want the job compose and the ServiceMonitor or Pushgateway give it", d.file, cur)
 		}
 	}
 }
@@ -314,12 +553,20 @@ func TestPromQL(t *testing.T) {
 	}
 	var rules []rule
 	for _, d := range loadDashboards(t) {
+		// The dashboard's own variables: their default (current) values.
+		var pairs []string
+		for _, v := range d.Templating.List {
+			if cur, ok := v.Current.Value.(string); ok && v.Type != "datasource" {
+				pairs = append(pairs, "${"+v.Name+"}", cur, "$"+v.Name, cur)
+			}
+		}
+		own := strings.NewReplacer(pairs...)
 		for _, p := range allPanels(d.Panels) {
 			for _, q := range p.Targets {
 				if q.Expr == "" {
 					continue
 				}
-				expr := promVariables.Replace(q.Expr)
+				expr := own.Replace(promVariables.Replace(q.Expr))
 				if strings.Contains(expr, "$") {
 					t.Errorf("%s: panel %q: unknown variable in %q", d.file, p.Title, q.Expr)
 					continue

@@ -1,11 +1,16 @@
 package prometheus
 
 import (
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"sigs.k8s.io/yaml"
 
@@ -84,8 +89,8 @@ func TestPromtoolCheckConfig(t *testing.T) {
 }
 
 // TestRules checks what promtool does not: every wanted alert is there with
-// a severity, a summary and a runbook link, and uses only metrics and labels
-// the services expose.
+// a severity, a summary and a runbook link to its section, and uses only
+// metrics and labels the services expose.
 func TestRules(t *testing.T) {
 	var rf rulesFile
 	readYAML(t, "rules.yml", &rf)
@@ -104,14 +109,15 @@ func TestRules(t *testing.T) {
 			if s := r.Labels["severity"]; s != "critical" && s != "warning" {
 				t.Errorf("%s: severity %q, want critical or warning", r.Alert, s)
 			}
-			for _, a := range []string{"summary", "description", "runbook"} {
+			for _, a := range []string{"summary", "description", "runbook_url"} {
 				if r.Annotations[a] == "" {
 					t.Errorf("%s: no %s annotation", r.Alert, a)
 				}
 			}
-			// The runbook is the alert's section of the operations guide.
-			if want := "docs/operations.md#" + strings.ToLower(r.Alert); r.Annotations["runbook"] != want {
-				t.Errorf("%s: runbook %q, want %q", r.Alert, r.Annotations["runbook"], want)
+			// The runbook is the alert's section of the operations guide
+			// (TestRunbookURLs checks that the link resolves).
+			if want := runbookBase + "#" + strings.ToLower(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 			}
 			if !strings.Contains(string(ops), "\n### "+r.Alert+"\n") {
 				t.Errorf("%s: docs/operations.md has no section \"### %s\"", r.Alert, r.Alert)
@@ -156,5 +162,138 @@ func TestEveryAlertIsTestedBothWays(t *testing.T) {
 		if !silent[a] {
 			t.Errorf("%s: no test case where it stays silent", a)
 		}
+	}
+}
+
+// runbookBase is the page every alert's runbook_url points into, its
+// #fragment naming the alert's section. Alertmanager and its receivers show
+// the link outside this repository, so it must be absolute. One base for all
+// alerts is what the recipes of docs/operations.md#alerts (a sed of
+// rules.yml, a kustomize replacement of the PrometheusRule) replace.
+const runbookBase = "https://github.com/sensorhub/sensorhub/blob/main/docs/operations.md"
+
+// TestRunbookURLs checks every alert rule's runbook_url: an absolute https
+// URL under runbookBase whose fragment is the anchor GitHub gives a heading
+// of docs/operations.md, so the link lands on the alert's section.
+func TestRunbookURLs(t *testing.T) {
+	var rf rulesFile
+	readYAML(t, "rules.yml", &rf)
+	ops, err := os.ReadFile(filepath.Join(testenv.Root(t), "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := githubAnchors(string(ops))
+	n := 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if _, old := r.Annotations["runbook"]; old {
+				t.Errorf("%s: a runbook annotation beside runbook_url; runbook_url replaces it", r.Alert)
+			}
+			raw := r.Annotations["runbook_url"]
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Errorf("%s: runbook_url %q: %v", r.Alert, raw, err)
+				continue
+			}
+			if !u.IsAbs() || u.Scheme != "https" || u.Host == "" || u.Fragment == "" {
+				t.Errorf("%s: runbook_url %q: want an absolute https URL with a #fragment", r.Alert, raw)
+				continue
+			}
+			if base, _, _ := strings.Cut(raw, "#"); base != runbookBase {
+				t.Errorf("%s: runbook_url %q is not under %s", r.Alert, raw, runbookBase)
+			}
+			if !anchors[u.Fragment] {
+				t.Errorf("%s: runbook_url %q: docs/operations.md has no heading with the anchor #%s", r.Alert, raw, u.Fragment)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alerts in rules.yml")
+	}
+}
+
+var (
+	atxHeading = regexp.MustCompile(`^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$`)
+	codeFence  = regexp.MustCompile("^ {0,3}(`{3,}|~{3,})")
+	mdLink     = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
+	htmlTag    = regexp.MustCompile(`<[^>]+>`)
+)
+
+// githubAnchors returns the anchors GitHub gives the ATX headings of a
+// Markdown document: the heading's text (link and image text without their
+// targets, no HTML tags) in lower case, without punctuation other than '-'
+// and '_', spaces turned into '-'; a repeated anchor gets -1, -2, ...
+// Lines in fenced code blocks are not headings.
+func githubAnchors(md string) map[string]bool {
+	anchors := map[string]bool{}
+	seen := map[string]int{}
+	fence := ""
+	for _, line := range strings.Split(md, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if m := codeFence.FindStringSubmatch(line); m != nil {
+			switch {
+			case fence == "":
+				fence = m[1]
+			case m[1][0] == fence[0] && len(m[1]) >= len(fence) && strings.TrimSpace(line) == m[1]:
+				fence = ""
+			}
+			continue
+		}
+		if fence != "" {
+			continue
+		}
+		m := atxHeading.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		text := htmlTag.ReplaceAllString(mdLink.ReplaceAllString(m[1], "$1"), "")
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(text)) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.M, r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if k := seen[a]; k > 0 {
+			seen[a]++
+			a = a + "-" + strconv.Itoa(k)
+		} else {
+			seen[a] = 1
+		}
+		anchors[a] = true
+	}
+	return anchors
+}
+
+func TestGithubAnchors(t *testing.T) {
+	md := strings.Join([]string{
+		"# Operating sensorhub",
+		"## Upgrades and migrations",
+		"### `ingest load`: flags (and env)",
+		"## [The images](https://example.com/x) <em>now</em>",
+		"### dev",
+		"### dev",
+		"## Ünïcode_names 2 ##",
+		"```sh",
+		"# API:        http://localhost:8080/v1/devices",
+		"```",
+		"~~~",
+		"## not a heading",
+		"~~~",
+		"#not a heading either",
+		"    ## indented code, not a heading",
+	}, "\n")
+	got := slices.Sorted(maps.Keys(githubAnchors(md)))
+	want := []string{"dev", "dev-1", "ingest-load-flags-and-env", "operating-sensorhub", "the-images-now", "upgrades-and-migrations", "ünïcode_names-2"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("anchors %q, want %q", got, want)
 	}
 }

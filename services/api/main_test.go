@@ -187,7 +187,7 @@ func TestRun(t *testing.T) {
 	if code, body := get(api+"/v1/devices", "X-API-Key: "+apiKey); code != http.StatusOK || !strings.Contains(body, `"devices":[]`) {
 		t.Errorf("devices of an empty database: %d %s", code, body)
 	}
-	if code, body := get(admin + "/metrics"); code != http.StatusOK || !strings.Contains(body, `sensorhub_http_requests_total{method="GET",route="/readyz",status="200"} 1`) ||
+	if code, body := get(admin + "/metrics"); code != http.StatusOK || !strings.Contains(body, `sensorhub_http_requests_total{code="200",method="GET",route="/readyz"} 1`) ||
 		!strings.Contains(body, `sensorhub_build_info{goversion="`+runtime.Version()+`",version="dev"} 1`) {
 		t.Errorf("admin /metrics: %d %.300s", code, body)
 	}

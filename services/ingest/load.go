@@ -81,7 +81,7 @@ Flags:
 	fs.StringVar(&c.Rollups, "rollups", envOr(getenv, "INGEST_ROLLUPS", rollupsDefer), "defer: exit once the readings are committed and leave the rollups' refresh to the background (answers stay exact); wait: refresh them before exiting (env INGEST_ROLLUPS)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "validate and report, write nothing")
 	fs.Int64Var(&c.MaxErrors, "max-errors", int64(envInt(getenv, "INGEST_MAX_ERRORS", -1, &envErr)), "abort after this many rejected readings; -1 = no limit (env INGEST_MAX_ERRORS)")
-	fs.StringVar(&c.RejectsPath, "rejects", envOr(getenv, "INGEST_REJECTS", "rejects.ndjson"), "NDJSON file for rejected readings, written only when there are some (env INGEST_REJECTS)")
+	fs.StringVar(&c.RejectsPath, "rejects", envOr(getenv, "INGEST_REJECTS", "rejects.ndjson"), "NDJSON file for rejected readings, written only when there are some; the default and relative paths are in the working directory (env INGEST_REJECTS)")
 	fs.StringVar(&c.NaiveTZ, "naive-tz", getenv("INGEST_NAIVE_TZ"), "IANA zone for timestamps without an offset; empty rejects them (env INGEST_NAIVE_TZ)")
 	fs.Int64Var(&c.MaxDecompressed, "max-decompressed-bytes", int64(envInt(getenv, "INGEST_MAX_DECOMPRESSED_BYTES", 0, &envErr)), "bound on inflated gzip input; 0 = 64 GiB (env INGEST_MAX_DECOMPRESSED_BYTES)")
 	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "LOG_FORMAT", "auto"), "log format: auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")

@@ -225,6 +225,54 @@ func TestExitStatuses(t *testing.T) {
 	}
 }
 
+// TestDefaultRejectsFile: without -rejects the rejects file is
+// rejects.ndjson in the working directory, and the repository's .gitignore
+// ignores it there (and *.rejects.ndjson), so a load run in a checkout does
+// not leave an unignored file of raw records behind.
+func TestDefaultRejectsFile(t *testing.T) {
+	d := dbtest.New(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.ndjson")
+	must(t, os.WriteFile(bad, []byte(`{"device_id":"d","parameter":"p","timestamp":"yesterday","value":3}`+"\n"), 0o644))
+	cmd := ingestCmd(t, d.DSN, "load", bad)
+	cmd.Env = append(cmd.Env, "INGEST_REJECTS=") // the default, whatever the caller's environment says
+	out, err := cmd.CombinedOutput()
+	if code := exitCodeOf(t, err); code != exitWithRejects {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(cmd.Dir, "rejects.ndjson")); err != nil {
+		t.Errorf("no rejects.ndjson in the working directory: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rejects.ndjson")); err == nil {
+		t.Error("rejects.ndjson was written beside the input, not in the working directory")
+	}
+
+	var stdout bytes.Buffer
+	if err := run(t.Context(), []string{"load", "-h"}, func(string) string { return "" }, nil, &stdout, io.Discard); err != nil ||
+		!strings.Contains(stdout.String(), "working directory") {
+		t.Errorf("load -h does not say where the default rejects file goes: %v\n%s", err, stdout.String())
+	}
+
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not on PATH")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".gitignore")); err != nil {
+		t.Fatalf("no .gitignore at the repository root %s: %v", root, err)
+	}
+	for _, p := range []string{"rejects.ndjson", "services/ingest/rejects.ndjson", "x.rejects.ndjson", "services/ingest/2024-01.rejects.ndjson", ".data/rejects.ndjson"} {
+		c := exec.Command(git, "check-ignore", "--no-index", "-q", p)
+		c.Dir = root
+		if err := c.Run(); err != nil {
+			t.Errorf("git check-ignore %s: %v; want it ignored by .gitignore", p, err)
+		}
+	}
+}
+
 // runCLI runs the program in this process, as main would, without a database.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -357,6 +405,14 @@ func TestServesMetricsWhileLoading(t *testing.T) {
 	if !strings.Contains(body, `sensorhub_ingest_readings_total{result="read"} 3`) || !strings.Contains(body, "sensorhub_ingest_bytes_total") {
 		t.Fatalf("/metrics while loading lacks the three readings read:\n%s\n%s", body, out.String())
 	}
+	// The runtime metrics are served live (they are never pushed); the
+	// last-run values are not, since the run has not ended.
+	if !strings.Contains(body, "\ngo_goroutines ") {
+		t.Errorf("/metrics while loading lacks go_goroutines:\n%s", body)
+	}
+	if strings.Contains(body, "sensorhub_ingest_last_") {
+		t.Errorf("/metrics while loading serves last-run values:\n%s", body)
+	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ingest: %v\n%s", err, out.String())
@@ -393,6 +449,7 @@ func TestPushesMetricsToPushgateway(t *testing.T) {
 		t.Fatalf("pushes %v; want one POST to the job's group", paths)
 	}
 	got := map[string]float64{}
+	var families []string
 	dec := expfmt.NewDecoder(strings.NewReader(bodies[0]), expfmt.NewFormat(expfmt.TypeProtoDelim))
 	for {
 		var mf dto.MetricFamily
@@ -402,6 +459,7 @@ func TestPushesMetricsToPushgateway(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
+		families = append(families, mf.GetName())
 		for _, m := range mf.GetMetric() {
 			name := mf.GetName()
 			for _, l := range m.GetLabel() {
@@ -410,18 +468,47 @@ func TestPushesMetricsToPushgateway(t *testing.T) {
 			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
+	// The Pushgateway keeps a group's metrics until a push replaces them:
+	// only last-run values, never the exited process's runtime metrics.
+	for _, name := range families {
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			t.Errorf("pushed the runtime metric %s", name)
+		}
+		if !strings.HasPrefix(name, "sensorhub_ingest_last_run_") && name != "sensorhub_ingest_last_success_timestamp_seconds" {
+			t.Errorf("pushed %s, whose name does not say it is the last run's", name)
+		}
+	}
 	for name, want := range map[string]float64{
-		"sensorhub_ingest_readings_total{read}": 2, "sensorhub_ingest_readings_total{inserted}": 1,
-		"sensorhub_ingest_readings_total{duplicate}": 1, "sensorhub_ingest_readings_total{rejected}": 1,
-		"sensorhub_ingest_failed": 0, "sensorhub_ingest_batches_total": 1,
+		"sensorhub_ingest_last_run_readings{read}":      2,
+		"sensorhub_ingest_last_run_readings{inserted}":  1,
+		"sensorhub_ingest_last_run_readings{duplicate}": 1,
+		"sensorhub_ingest_last_run_readings{rejected}":  1,
+		"sensorhub_ingest_last_run_readings{updated}":   0,
+		"sensorhub_ingest_last_run_failed":              0,
+		"sensorhub_ingest_last_run_batches":             1,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("pushed %s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
+	if v := got["sensorhub_ingest_last_run_bytes"]; v != float64(fileSize(t, file)) {
+		t.Errorf("pushed last_run_bytes %v, want the file's %d bytes", v, fileSize(t, file))
+	}
+	if v, ok := got["sensorhub_ingest_last_run_duration_seconds"]; !ok || v <= 0 || v > 60 {
+		t.Errorf("pushed last_run_duration_seconds %v (present %v)", v, ok)
+	}
 	if got["sensorhub_ingest_last_success_timestamp_seconds"] < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("last success timestamp %v is not now", got["sensorhub_ingest_last_success_timestamp_seconds"])
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 func must(t *testing.T, err error) {

@@ -5,12 +5,14 @@ import (
 	"strings"
 )
 
-// Metrics are the series the services expose (the API on /metrics, ingest
-// through the Pushgateway) with their label names: the contract that the
-// dashboards and alerting rules are written against. Histograms are listed
-// by their base name.
+// Metrics are the series the services expose with their label names: the
+// contract that the dashboards and alerting rules are written against.
+// Histograms are listed by their base name. The API serves its metrics on
+// /metrics; ingest serves its live counters (the _total ones, and no
+// others) on -metrics-addr while it runs, and pushes the last run's values
+// (last_run_*, and the last success) to the Pushgateway at its end.
 var Metrics = map[string][]string{
-	"sensorhub_http_requests_total":                 {"route", "method", "status"},
+	"sensorhub_http_requests_total":                 {"route", "method", "code"},
 	"sensorhub_http_request_duration_seconds":       {"route", "method"},
 	"sensorhub_http_requests_in_flight":             nil,
 	"sensorhub_http_response_size_bytes":            {"route", "method"},
@@ -24,12 +26,17 @@ var Metrics = map[string][]string{
 	"sensorhub_dataset_last_load_timestamp_seconds": nil,
 	"sensorhub_rollup_pending_ranges":               nil,
 
-	"sensorhub_ingest_readings_total":                 {"result"},
-	"sensorhub_ingest_bytes_total":                    nil,
-	"sensorhub_ingest_batches_total":                  nil,
-	"sensorhub_ingest_duration_seconds":               nil,
+	// ingest, live on -metrics-addr.
+	"sensorhub_ingest_readings_total": {"result"},
+	"sensorhub_ingest_bytes_total":    nil,
+	"sensorhub_ingest_batches_total":  nil,
+	// ingest, pushed.
+	"sensorhub_ingest_last_run_readings":              {"result"},
+	"sensorhub_ingest_last_run_bytes":                 nil,
+	"sensorhub_ingest_last_run_batches":               nil,
+	"sensorhub_ingest_last_run_duration_seconds":      nil,
+	"sensorhub_ingest_last_run_failed":                nil,
 	"sensorhub_ingest_last_success_timestamp_seconds": nil,
-	"sensorhub_ingest_failed":                         nil,
 }
 
 var (

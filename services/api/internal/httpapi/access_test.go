@@ -181,7 +181,7 @@ func testCredentials(t *testing.T, pool *pgxpool.Pool) {
 			}
 		}
 	}
-	if !strings.Contains(metricsText(t, ts), `sensorhub_http_requests_total{method="GET",route="/v1/devices",status="401"}`) {
+	if !strings.Contains(metricsText(t, ts), `sensorhub_http_requests_total{code="401",method="GET",route="/v1/devices"}`) {
 		t.Error("401s are not counted under their route")
 	}
 

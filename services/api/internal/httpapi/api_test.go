@@ -744,12 +744,12 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 	resp := ts.get(t, "/metrics")
 	text := string(resp.Body)
 	for _, want := range []string{
-		`sensorhub_http_requests_total{method="GET",route="/v1/readings",status="200"} 1`,
-		`sensorhub_http_requests_total{method="GET",route="/v1/readings",status="404"} 1`,
-		`sensorhub_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`sensorhub_http_requests_total{code="200",method="GET",route="/v1/readings"} 1`,
+		`sensorhub_http_requests_total{code="404",method="GET",route="/v1/readings"} 1`,
+		`sensorhub_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`sensorhub_http_request_duration_seconds_bucket{method="GET",route="/v1/readings",le="+Inf"} 2`,
 		`sensorhub_http_requests_in_flight 1`,
-		`sensorhub_http_requests_total{method="GET",route="/v1/readings:export",status="200"} 1`,
+		`sensorhub_http_requests_total{code="200",method="GET",route="/v1/readings:export"} 1`,
 		`sensorhub_api_ready 1`,
 		`sensorhub_db_pool_max_conns 8`,
 		"sensorhub_db_pool_acquired_conns ", // the pool is shared with parallel tests
@@ -765,6 +765,10 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	// The status code label is "code", as in promhttp, never "status".
+	if strings.Contains(text, `status="`) {
+		t.Errorf("/metrics has a status label:\n%s", text)
 	}
 	for _, leak := range []string{"device.foo", "device.bar", "parameter.foo", "/no/such", "?"} {
 		if strings.Contains(text, leak) {

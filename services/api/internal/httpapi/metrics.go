@@ -10,7 +10,8 @@ import (
 )
 
 // metrics are the request metrics, labelled by route template, method and
-// status only: never the raw path or a device id, so their number is bounded.
+// status code only: never the raw path or a device id, so their number is
+// bounded. The status label is "code", as promhttp's instrumentation names it.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -24,8 +25,8 @@ func newMetrics(reg prometheus.Registerer, version string, ready func() bool) (*
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sensorhub_http_requests_total",
-			Help: "HTTP requests answered, by route template, method and status.",
-		}, []string{"route", "method", "status"}),
+			Help: "HTTP requests answered, by route template, method and status code.",
+		}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sensorhub_http_request_duration_seconds",
 			Help:    "Time from receiving a request to finishing its response, by route template and method.",
@@ -68,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, version string, ready func() bool) (*
 
 func (m *metrics) observe(route, method string, status int, d time.Duration, bytes int64) {
 	method = methodLabel(method)
-	m.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
+	m.requests.WithLabelValues(route, method, codeLabel(status)).Inc()
 	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 	m.size.WithLabelValues(route, method).Observe(float64(bytes))
 }
