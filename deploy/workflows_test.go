@@ -102,6 +102,8 @@ func TestWorkflowContents(t *testing.T) {
 			"make vet",
 			"go run ./services/api openapi -o openapi-3.0.yaml",
 			"git diff --exit-code -- openapi-3.0.yaml",
+			"./scripts/openapi-lint.sh",
+			`SENSORHUB_REQUIRE_BROWSER: "1"`,
 			"kubectl kustomize",
 			"promtool test rules rules_test.yml",
 			"govulncheck",
