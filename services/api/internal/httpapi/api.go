@@ -157,6 +157,9 @@ type Options struct {
 	CORSOrigins []string
 	// Metrics is where request metrics are registered; nil disables them.
 	Metrics prometheus.Registerer
+	// ResponseCacheBytes bounds the response cache (respcache.go): 0 means
+	// DefaultResponseCacheBytes, a negative value turns the cache off.
+	ResponseCacheBytes int64
 	// MetricsGatherer, when set, is served at /metrics on the API's own
 	// handler (for deployments without a separate admin listener).
 	MetricsGatherer prometheus.Gatherer
@@ -169,6 +172,7 @@ type Server struct {
 	api      huma.API
 	handler  http.Handler
 	draining atomic.Bool
+	versions *versionCache
 }
 
 // NewServer registers the operations on a fresh mux and wraps them in the
@@ -189,7 +193,11 @@ func NewServer(d Deps, o Options) (*Server, error) {
 	s.api = NewAPI(mux)
 	// Middleware first: huma binds it when an operation registers.
 	s.api.UseMiddleware(authenticate(s.api, o.Auth, o.RateLimit, o.Logger))
-	v := newValidators(d, o)
+	v, err := newValidators(d, o)
+	if err != nil {
+		return nil, err
+	}
+	s.versions = v.versions
 	d.series = newSeriesCache(v.versions)
 	s.api.UseMiddleware(v.middleware)
 	Register(s.api, d)
@@ -219,6 +227,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // API returns the huma API, e.g. for its OpenAPI document.
 func (s *Server) API() huma.API { return s.api }
+
+// SetDatasetVersion tells the server the dataset's version changed (a load
+// committed: store.ListenDatasetVersion); ETags and cached answers follow at
+// once instead of at the next poll.
+func (s *Server) SetDatasetVersion(v int64) { s.versions.set(v) }
 
 // Drain makes /readyz fail from now on, ahead of shutdown.
 func (s *Server) Drain() { s.draining.Store(true) }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -36,6 +37,9 @@ import (
 // each time; shared caches must not serve one caller's data to another) and
 // vary with Accept, Authorization and X-API-Key.
 //
+// The ETag also keys the response cache (respcache.go): an answer is kept
+// under the validator that names it.
+//
 // The dataset version is read at most once per DatasetVersionTTL (1s), so
 // for up to that long after a load an answer may be validated against the
 // previous version. Ingest bumps the version when a run ends, so answers
@@ -47,9 +51,10 @@ const cacheControl = "private, no-cache"
 type validators struct {
 	versions *versionCache
 	salt     string
+	cache    *responseCache // nil: off
 }
 
-func newValidators(d Deps, o Options) *validators {
+func newValidators(d Deps, o Options) (*validators, error) {
 	ttl := o.DatasetVersionTTL
 	if ttl <= 0 {
 		ttl = time.Second
@@ -64,7 +69,14 @@ func newValidators(d Deps, o Options) *validators {
 	if d.Cursors != nil {
 		v.salt += "|" + d.Cursors.KeyID()
 	}
-	return v
+	if size := cmp.Or(o.ResponseCacheBytes, DefaultResponseCacheBytes); size > 0 && d.Store != nil {
+		c, err := newResponseCache(size, o.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		v.cache = c
+	}
+	return v, nil
 }
 
 // middleware is huma middleware; it needs the scope authenticate put in the
@@ -86,6 +98,11 @@ func (v *validators) middleware(ctx huma.Context, next func(huma.Context)) {
 	if etagListed(ctx.Header("If-None-Match"), tag) {
 		ctx.SetHeader("ETag", tag)
 		ctx.SetStatus(http.StatusNotModified)
+		return
+	}
+	if v.cache != nil && cacheable(ctx) {
+		// The ETag names the answer exactly: it is the cache key.
+		v.cache.serve(ctx, tag, tag, next)
 		return
 	}
 	next(&taggedContext{humaContext: ctx, etag: tag})
@@ -179,4 +196,19 @@ func (c *versionCache) get(ctx context.Context) (int64, bool) {
 	}
 	c.cur.Store(&versionEntry{v: v, at: time.Now()})
 	return v, true
+}
+
+// set records v as the current version, e.g. from a notification that a
+// load bumped it, so answers move on without waiting for the ttl. A version
+// older than the one held is ignored: notifications may arrive late.
+func (c *versionCache) set(v int64) {
+	for {
+		e := c.cur.Load()
+		if e != nil && e.v > v {
+			return
+		}
+		if c.cur.CompareAndSwap(e, &versionEntry{v: v, at: time.Now()}) {
+			return
+		}
+	}
 }

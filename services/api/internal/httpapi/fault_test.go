@@ -137,6 +137,10 @@ func serveFaultAPI(t *testing.T, pc *pgxpool.Config, change func(*Deps, *Options
 	t.Cleanup(pool.Close)
 	ts := newTestServer(t, pool, func(d *Deps, o *Options) {
 		o.RequestTimeout = faultRequestTimeout
+		// The fault tests ask the same questions again and again to see the
+		// database's failures; the response cache would answer them without
+		// it (respcache_test.go covers the cache during an outage).
+		o.ResponseCacheBytes = -1
 		if change != nil {
 			change(d, o)
 		}
