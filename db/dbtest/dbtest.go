@@ -30,6 +30,9 @@ import (
 	"github.com/sensorhub/sensorhub/db"
 )
 
+// dropTimeout bounds the cleanups' DROP DATABASE (see New).
+const dropTimeout = 2 * time.Minute
+
 // DB is one test's database, migrated to the newest schema.
 type DB struct {
 	Name   string        // database name, t_<random>
@@ -102,8 +105,11 @@ func NewFlavor(t testing.TB, f db.Flavor) *DB {
 		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {
-		// t.Context is already canceled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// t.Context is already canceled when cleanups run. On TimescaleDB,
+		// DROP DATABASE first stops the database's background scheduler
+		// through the extension's launcher, which can take a while when many
+		// test databases come and go at once: the bound is generous.
+		ctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
 		defer cancel()
 		if err := dropDatabase(ctx, s.admin, name); err != nil {
 			t.Errorf("dbtest: %v", err)
@@ -181,7 +187,7 @@ func Empty(t testing.TB) string {
 		t.Fatalf("dbtest: create empty database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
 		defer cancel()
 		if err := dropDatabase(ctx, s.admin, name); err != nil {
 			t.Errorf("dbtest: %v", err)
@@ -205,7 +211,7 @@ func (d *DB) RoleDSN(t testing.TB, role string) string {
 		t.Fatalf("dbtest: create login role in %s: %v", role, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), dropTimeout)
 		defer cancel()
 		const kick = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`
 		if _, err := admin.Exec(ctx, kick, name); err != nil {

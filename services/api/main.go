@@ -270,6 +270,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	opts := httpapi.Options{
 		Auth: authn, RateLimit: limiter, Version: version,
 		RequestTimeout: cfg.RequestTimeout, CORSOrigins: cfg.CORSOrigins, Metrics: reg, Logger: logger,
+		ResponseCacheBytes: int64(cfg.ResponseCacheMiB) << 20,
+	}
+	if cfg.ResponseCacheMiB == 0 {
+		opts.ResponseCacheBytes = -1 // off
 	}
 	if cfg.AdminAddr == "" {
 		opts.MetricsGatherer = reg
@@ -283,6 +287,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Deferred after pool.Close, so it runs before it, once the servers
+	// have shut down: answers given while draining still follow loads.
+	defer listenDatasetVersion(ctx, cfg, st, srv, logger)()
 
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	servers := []*http.Server{srv.HTTPServer(cfg.Addr, errLog)}
@@ -408,6 +415,28 @@ func newPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
 	return pool, nil
+}
+
+// listenDatasetVersion passes every dataset version a load commits to srv
+// as it commits (store.ListenDatasetVersion), unless -db-listen is off; srv
+// polls the version either way. The listener outlives ctx, so that answers
+// given while draining still follow loads; the returned func stops it and
+// waits until it has.
+func listenDatasetVersion(ctx context.Context, cfg config.Config, st *store.Store, srv *httpapi.Server, logger *slog.Logger) (stop func()) {
+	if !cfg.DBListen {
+		logger.Info("not listening for new dataset versions (SENSORHUB_DB_LISTEN=off): answers follow a load once the version is polled again, within 1s")
+		return func() {}
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = st.ListenDatasetVersion(lctx, srv.SetDatasetVersion, logger) // returns nil once lctx ends
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // checkRole warns when the API's database role may write: it should be a

@@ -191,6 +191,17 @@ func TestRun(t *testing.T) {
 		!strings.Contains(body, `sensorhub_build_info{goversion="`+runtime.Version()+`",version="dev"} 1`) {
 		t.Errorf("admin /metrics: %d %.300s", code, body)
 	}
+	// The dataset version listener runs (SENSORHUB_DB_LISTEN defaults to on).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := get(admin + "/metrics")
+		if strings.Contains(body, "\nsensorhub_dataset_version_listener_up 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("sensorhub_dataset_version_listener_up is not 1 within 5s: %s", logs.String())
+			break
+		}
+	}
 	if err := run(t.Context(), []string{"healthcheck", "-url", api + "/healthz"}, func(string) string { return "" }, nil, io.Discard, io.Discard); err != nil {
 		t.Errorf("healthcheck of the running server: %v", err)
 	}

@@ -44,6 +44,13 @@ type Config struct {
 	MaxRawRange time.Duration
 	// PoolSize is the most connections the API holds.
 	PoolSize int
+	// DBListen makes the API hold one more connection, outside the pool,
+	// that LISTENs for new dataset versions, so ETags move on the moment a
+	// load commits rather than at the next poll. Off where LISTEN cannot
+	// work: behind PgBouncer in transaction mode.
+	DBListen bool
+	// ResponseCacheMiB bounds the in-memory response cache; 0 turns it off.
+	ResponseCacheMiB int
 	// CORSOrigins are the origins browsers may call from ("*" for any); none
 	// disables CORS.
 	CORSOrigins []string
@@ -121,6 +128,8 @@ Flags:
 	fs.IntVar(&c.MaxPoints, "max-points", e.integer("SENSORHUB_MAX_POINTS", 100_000), "most items in one JSON response (env SENSORHUB_MAX_POINTS)")
 	fs.DurationVar(&c.MaxRawRange, "max-raw-range", e.duration("SENSORHUB_MAX_RAW_RANGE", 31*24*time.Hour), "widest from..to of an unpaginated raw-readings request (env SENSORHUB_MAX_RAW_RANGE)")
 	fs.IntVar(&c.PoolSize, "pool-size", e.integer("SENSORHUB_DB_POOL_SIZE", 10), "most database connections (env SENSORHUB_DB_POOL_SIZE)")
+	fs.IntVar(&c.ResponseCacheMiB, "response-cache-mib", e.integer("SENSORHUB_RESPONSE_CACHE_MIB", 64), "MiB of whole answers kept in memory, keyed by dataset version, request and scope; 0 turns the cache off (env SENSORHUB_RESPONSE_CACHE_MIB)")
+	listen := fs.String("db-listen", e.str("SENSORHUB_DB_LISTEN", "on"), "on: one more connection LISTENs for new dataset versions, so answers follow a load the moment it commits; off: poll only, as PgBouncer in transaction mode needs (env SENSORHUB_DB_LISTEN)")
 	cors := fs.String("cors-origins", e.str("SENSORHUB_CORS_ORIGINS", ""), "comma-separated origins allowed by CORS, * for any; empty disables CORS (env SENSORHUB_CORS_ORIGINS)")
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "auto"), "auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SENSORHUB_SHUTDOWN_DELAY", 0), "time /readyz fails before the listener closes (env SENSORHUB_SHUTDOWN_DELAY)")
@@ -154,6 +163,13 @@ Flags:
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
 	}
+	switch *listen {
+	case "on":
+		c.DBListen = true
+	case "off":
+	default:
+		return c, fmt.Errorf("%w: -db-listen (SENSORHUB_DB_LISTEN) must be on or off, not %q", ErrUsage, *listen)
+	}
 	for _, o := range strings.Split(*cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
@@ -177,6 +193,7 @@ func (c Config) validate() error {
 	check(c.MaxPoints > 0, "-max-points must be positive, not %d", c.MaxPoints)
 	check(c.MaxRawRange > 0, "-max-raw-range must be positive, not %v", c.MaxRawRange)
 	check(c.PoolSize > 0, "-pool-size must be positive, not %d", c.PoolSize)
+	check(c.ResponseCacheMiB >= 0 && c.ResponseCacheMiB <= 1<<20, "-response-cache-mib must be between 0 and 1048576, not %d", c.ResponseCacheMiB)
 	check(c.ShutdownDelay >= 0 && c.ShutdownTimeout > 0, "shutdown delay must not be negative and timeout must be positive")
 	check(c.Auth == AuthOn || c.Auth == AuthOff, "-auth (SENSORHUB_AUTH) must be on or off, not %q", c.Auth)
 	check(c.APIKeys == "" || c.APIKeysFile == "", "set SENSORHUB_API_KEYS or SENSORHUB_API_KEYS_FILE, not both")
@@ -215,6 +232,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_points", c.MaxPoints),
 		slog.Duration("max_raw_range", c.MaxRawRange),
 		slog.Int("pool_size", c.PoolSize),
+		slog.Bool("db_listen", c.DBListen),
+		slog.Int("response_cache_mib", c.ResponseCacheMiB),
 		slog.String("cors_origins", strings.Join(c.CORSOrigins, ",")),
 		slog.String("log_format", c.LogFormat),
 		slog.String("cursor_key", key),

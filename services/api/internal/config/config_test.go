@@ -20,13 +20,14 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		DatabaseURL: DefaultDatabaseURL, Addr: ":8080", AdminAddr: ":9090",
 		RequestTimeout: 10 * time.Second, StatementTimeout: 5 * time.Second,
-		MaxPoints: 100_000, MaxRawRange: 31 * 24 * time.Hour, PoolSize: 10, LogFormat: "auto",
+		MaxPoints: 100_000, MaxRawRange: 31 * 24 * time.Hour, PoolSize: 10, DBListen: true, LogFormat: "auto",
 		ShutdownTimeout: 20 * time.Second,
 	}
 	if c.DatabaseURL != want.DatabaseURL || c.Addr != want.Addr || c.AdminAddr != want.AdminAddr ||
 		c.RequestTimeout != want.RequestTimeout || c.StatementTimeout != want.StatementTimeout ||
 		c.MaxPoints != want.MaxPoints || c.MaxRawRange != want.MaxRawRange || c.PoolSize != want.PoolSize ||
-		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" || c.Pprof {
+		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.CORSOrigins != nil || c.CursorKey != "" || c.Pprof ||
+		!c.DBListen {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 	// Authentication is on unless turned off; no rate limit.
@@ -110,6 +111,35 @@ func TestPprof(t *testing.T) {
 	}
 }
 
+func TestDBListen(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"SENSORHUB_DB_LISTEN": "off"}), io.Discard)
+	if err != nil || c.DBListen {
+		t.Errorf("SENSORHUB_DB_LISTEN=off: listen %v, err %v", c.DBListen, err)
+	}
+	c, err = Load([]string{"-db-listen", "on"}, env(map[string]string{"SENSORHUB_DB_LISTEN": "off"}), io.Discard)
+	if err != nil || !c.DBListen {
+		t.Errorf("-db-listen on over the environment: listen %v, err %v", c.DBListen, err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
+	if !strings.Contains(b.String(), "db_listen=true") {
+		t.Errorf("printed config lacks db_listen: %s", b.String())
+	}
+}
+
+func TestResponseCacheSize(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{{nil, nil, 64}, {nil, map[string]string{"SENSORHUB_RESPONSE_CACHE_MIB": "0"}, 0}, {[]string{"-response-cache-mib", "8"}, nil, 8}} {
+		c, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil || c.ResponseCacheMiB != tc.want {
+			t.Errorf("%v %v: %d MiB, err %v; want %d", tc.args, tc.env, c.ResponseCacheMiB, err, tc.want)
+		}
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	for name, tc := range map[string]struct {
 		args []string
@@ -124,6 +154,8 @@ func TestInvalid(t *testing.T) {
 		"stray argument":          {args: []string{"extra"}},
 		"tiny statement time":     {args: []string{"-statement-timeout", "10us"}},
 		"auth neither on nor off": {env: map[string]string{"SENSORHUB_AUTH": "false"}},
+		"listen not on or off":    {env: map[string]string{"SENSORHUB_DB_LISTEN": "no"}},
+		"negative cache":          {args: []string{"-response-cache-mib", "-1"}},
 		"keys in two places":      {env: map[string]string{"SENSORHUB_API_KEYS": "[]", "SENSORHUB_API_KEYS_FILE": "keys.json"}},
 		"rate not a number":       {env: map[string]string{"SENSORHUB_RATE_LIMIT": "fast"}},
 		"negative rate":           {args: []string{"-rate-limit", "-1"}},

@@ -40,10 +40,17 @@ import (
 // The ETag also keys the response cache (respcache.go): an answer is kept
 // under the validator that names it.
 //
-// The dataset version is read at most once per DatasetVersionTTL (1s), so
-// for up to that long after a load an answer may be validated against the
-// previous version. Ingest bumps the version when a run ends, so answers
-// given while a load runs carry the version from before it.
+// The dataset version changes with every commit of new data: ingest bumps it
+// in each batch's transaction and once more when a run ends. The database
+// notifies each bump as it commits (migration 00014), and where the API
+// listens (store.ListenDatasetVersion, SENSORHUB_DB_LISTEN on) the listener
+// passes it to SetDatasetVersion: an API replica then sees a load's commit
+// within the notification's delivery, milliseconds. The version is also read
+// at most once per DatasetVersionTTL (1s); where nothing is notified (behind
+// PgBouncer in transaction mode, on a standby, or while the listener
+// reconnects) that bounds how long after a commit an answer may still be
+// validated against, or served from the response cache under, the previous
+// version.
 
 const cacheControl = "private, no-cache"
 
@@ -194,21 +201,25 @@ func (c *versionCache) get(ctx context.Context) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	c.cur.Store(&versionEntry{v: v, at: time.Now()})
-	return v, true
+	return c.store(v), true
+}
+
+// store records v read now, unless a newer version arrived meanwhile (a
+// notification during the read), and returns the version held.
+func (c *versionCache) store(v int64) int64 {
+	for {
+		e := c.cur.Load()
+		nv := v
+		if e != nil && e.v > v {
+			nv = e.v
+		}
+		if c.cur.CompareAndSwap(e, &versionEntry{v: nv, at: time.Now()}) {
+			return nv
+		}
+	}
 }
 
 // set records v as the current version, e.g. from a notification that a
 // load bumped it, so answers move on without waiting for the ttl. A version
 // older than the one held is ignored: notifications may arrive late.
-func (c *versionCache) set(v int64) {
-	for {
-		e := c.cur.Load()
-		if e != nil && e.v > v {
-			return
-		}
-		if c.cur.CompareAndSwap(e, &versionEntry{v: v, at: time.Now()}) {
-			return
-		}
-	}
-}
+func (c *versionCache) set(v int64) { c.store(v) }

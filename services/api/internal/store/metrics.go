@@ -12,7 +12,8 @@ import (
 // each database operation (sensorhub_db_query_duration_seconds), the pool's
 // connections (sensorhub_db_pool_*) and the dataset's state
 // (sensorhub_dataset_last_load_timestamp_seconds,
-// sensorhub_rollup_pending_ranges, sensorhub_rollup_pending_oldest_age_seconds), read from the database at scrape time.
+// sensorhub_rollup_pending_ranges, sensorhub_rollup_pending_oldest_age_seconds), read from the database at scrape time,
+// and whether ListenDatasetVersion listens (sensorhub_dataset_version_listener_up).
 func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 	collectors := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -29,6 +30,7 @@ func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 		}, func() float64 { return s.pool.Stat().AcquireDuration().Seconds() }),
 		&datasetCollector{s: s},
 		s.queryDuration,
+		s.listenerUp,
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

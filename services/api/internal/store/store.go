@@ -57,15 +57,23 @@ func PoolConfig(dsn string, size int, statementTimeout time.Duration) (*pgxpool.
 type Store struct {
 	pool          *pgxpool.Pool
 	queryDuration *prometheus.HistogramVec
+	listenerUp    prometheus.Gauge // 1 while ListenDatasetVersion listens
 }
 
 // New returns a Store reading through pool.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "sensorhub_db_query_duration_seconds",
-		Help:    "Time the API's database operations took, by operation (a fixed set of names).",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"operation"})}
+	return &Store{
+		pool: pool,
+		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sensorhub_db_query_duration_seconds",
+			Help:    "Time the API's database operations took, by operation (a fixed set of names).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation"}),
+		listenerUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sensorhub_dataset_version_listener_up",
+			Help: "1 while the API listens for notifications of new dataset versions (SENSORHUB_DB_LISTEN); 0 while it only polls the version.",
+		}),
+	}
 }
 
 // observe starts timing operation op; call the result when it is done. The
