@@ -137,8 +137,10 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			}
 			defer pool.Close()
 			v0 := datasetVersion(t, pool)
-			runJobs(t, dsn, rollupsDefer, []string{data.shards[1], data.shards[2]}, func(ctx context.Context) {
-				res, err := db.Migrate(ctx, dsn, db.Options{Flavor: d.Flavor})
+			runJobs(t, dsn, rollupsDefer, []string{data.shards[1], data.shards[2]}, func(context.Context) {
+				// Started with the jobs, run to its end: deferring jobs may
+				// finish before the four migrations do.
+				res, err := db.Migrate(t.Context(), dsn, db.Options{Flavor: d.Flavor})
 				if err != nil {
 					t.Errorf("migrate during the loads: %v", err)
 				} else if res.Applied == 0 || res.Version != db.ExpectedVersion() {
