@@ -42,7 +42,10 @@
 #    the API's SQL, checked against the Go source by bench/api-sqlcheck.go),
 #    drawing the same series; and, as a diagnostic, the *-request.sql scripts:
 #    all the SQL one request runs (series lookup + query), on one series.
-# 5. /api/v1/core/process_request on bench_ref at CLIENTS, 1 and 8 clients.
+# 5. /api/v1/core/process_request on bench_ref at CLIENTS, 1 and 8 clients,
+#    and at 8 with gzip, with the response cache off; then at 8 with the
+#    cache on (64 MiB), without and with gzip. Everything before runs with
+#    the cache off, so that the API runs every request's SQL as pgbench does.
 # 6. Prints the tables, stops the API, keeps the databases for the next run.
 #
 # Needs: Go, the PostgreSQL 15 binaries (initdb, pg_ctl, psql, pgbench; on PATH
@@ -256,14 +259,15 @@ measure() {
 }
 
 # run_wrk RUN CLIENTS PATHS_FILE: WARMUP then DURATION of wrk against the API.
-run_wrk() {
+run_wrk() { # RUN CLIENTS PATHS [wrk options, e.g. -H "Accept-Encoding: gzip"]
   local run=$1 c=$2 paths=$3 threads line
+  shift 3
   threads=$((c < 2 ? c : 2))
-  say "wrk $run: $c clients, ${secs} s"
+  say "wrk $run: $c clients, ${secs} s $*"
   if [ "$warm" -gt 0 ]; then
-    wrk -t"$threads" -c"$c" -d"${warm}s" --timeout 30s -s bench/api-wrk.lua "$base" -- "$paths" >/dev/null
+    wrk -t"$threads" -c"$c" -d"${warm}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$paths" >/dev/null
   fi
-  measure "$run" wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s -s bench/api-wrk.lua "$base" -- "$paths"
+  measure "$run" wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$paths"
   line=$(grep '^WRK ' "$out/api-$run.out") || die "$run: no summary from wrk"
   local requests duration_us bytes p50_us p99_us mean_us max_us err_connect err_read err_write err_status err_timeout
   eval "$(sed 's/^WRK //; s/ /\n/g' <<<"$line")"
@@ -302,12 +306,13 @@ run_pgbench() {
   rm -rf "$logdir"
 }
 
-# start_api NAME: the API on database NAME as the read-only role; sets base.
+# start_api NAME CACHE_MIB: the API on database NAME as the read-only role,
+# with a response cache of CACHE_MIB (0: off); sets base.
 start_api() {
-  local name=$1 log="$out/api-serve-$1.log" deadline addr=""
-  say "starting the API on $name"
+  local name=$1 cache=$2 log="$out/api-serve-$1-cache$2.log" deadline addr=""
+  say "starting the API on $name (response cache ${cache} MiB)"
   SENSORHUB_AUTH=off "$out/api" serve -database-url "$(reader "$name")" -addr 127.0.0.1:0 -admin-addr= \
-    -pool-size "$POOL_SIZE" -log-format json >"$log" 2>&1 &
+    -pool-size "$POOL_SIZE" -response-cache-mib "$cache" -log-format json >"$log" 2>&1 &
   api_pid=$!
   deadline=$((SECONDS + 30))
   while [ -z "$addr" ]; do
@@ -366,7 +371,9 @@ scope=(-D any_device=true -D 'devices={}' -D any_param=true -D 'prefixes={}')
 scope_v=(-v any_device=true -v "devices='{}'" -v any_param=true -v "prefixes='{}'")
 agg_vars=(-D lo="$lo" -D hi="$hi" -D "buckets=$buckets" -D "from=$from" -D "to=$to" -D 'text_ids={}')
 
-start_api bench_api
+# The response cache off: every request below must run its SQL, as the
+# pgbench runs beside it do (a series drawn twice would be a cache hit).
+start_api bench_api 0
 
 # One response of each endpoint, checked against the same SQL run with psql.
 code=$(curl -sS -o "$out/api-check-aggregates.json" -w '%{http_code}' "$base$(head -1 "$out/api-paths-aggregates.txt")")
@@ -405,7 +412,7 @@ stop_api
 
 legacy_clients=()
 if [ "$have_ref" = 1 ]; then
-  start_api bench_ref
+  start_api bench_ref 0
   echo /api/v1/core/process_request >"$out/api-paths-legacy.txt"
   code=$(curl -sS -o "$out/api-check-legacy.json" -w '%{http_code}' "$base/api/v1/core/process_request")
   [ "$code" = 200 ] || { head -c 500 "$out/api-check-legacy.json" >&2; die "process_request answered $code"; }
@@ -418,6 +425,13 @@ if [ "$have_ref" = 1 ]; then
   for c in "${legacy_clients[@]}"; do
     run_wrk "legacy-$c" "$c" "$out/api-paths-legacy.txt"
   done
+  run_wrk legacy-gzip-8 8 "$out/api-paths-legacy.txt" -H "Accept-Encoding: gzip"
+  stop_api
+  # The same at 8 clients with the response cache on (its default size), as
+  # a dashboard's repeated panels meet it; with and without gzip.
+  start_api bench_ref 64
+  run_wrk legacy-cached-8 8 "$out/api-paths-legacy.txt"
+  run_wrk legacy-cached-gzip-8 8 "$out/api-paths-legacy.txt" -H "Accept-Encoding: gzip"
   stop_api
 fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -458,7 +472,7 @@ report() {
   echo "   of the machine: other processes, e.g. other sessions' work, and interrupts on otherwise idle CPUs)"
   printf '%-28s %8s %11s %10s %8s %13s\n' run API PostgreSQL "load gen" other "machine busy"
   for run in api-aggregates pgbench-aggregates pgbench-aggregates-request api-readings pgbench-readings pgbench-readings-request \
-    $(for c in "${legacy_clients[@]}"; do echo "legacy-$c"; done); do
+    $(for c in "${legacy_clients[@]}" gzip-8 cached-8 cached-gzip-8; do echo "legacy-$c"; done); do
     awk -v run="$run" -v n="${R[$run.n]}" -v api="${R[$run.cpu_api]}" -v pg="${R[$run.cpu_pg]}" -v cl="${R[$run.cpu_client]}" \
       -v busy="${R[$run.cpu_busy]}" -v pct="${R[$run.busy_pct]}" 'BEGIN {
         other = busy - api - pg - cl; if (other < 0) other = 0
@@ -470,8 +484,11 @@ report() {
     awk -v b="$legacy_bytes" 'BEGIN {printf "   %.2f MB = %d bytes of JSON per response); the original Flask service: 7 req/s at 1 client,\n", b / 1e6, b}'
     echo "   5.6-5.9 req/s at 8 (3.7 MB per response; ../shared/datasets/sensor-target/README.md)"
     printf '%-8s %9s %8s %8s %6s %9s %22s\n' clients "req/s" "p50 ms" "p99 ms" errors "MB/s" "vs original Flask"
-    for c in "${legacy_clients[@]}"; do
+    for c in "${legacy_clients[@]}" gzip-8 cached-8 cached-gzip-8; do
       local run=legacy-$c vs="-"
+      case $c in
+      *8) vs=$(awk -v r="${R[$run.rate]}" -v lo="$FLASK_8_LO" -v hi="$FLASK_8_HI" 'BEGIN {printf "%.0f-%.0fx (5.6-5.9)", r / hi, r / lo}') ;;
+      esac
       case $c in
       1) vs=$(awk -v r="${R[$run.rate]}" -v f="$FLASK_1" 'BEGIN {printf "%.0fx (7 req/s)", r / f}') ;;
       8) vs=$(awk -v r="${R[$run.rate]}" -v lo="$FLASK_8_LO" -v hi="$FLASK_8_HI" 'BEGIN {printf "%.0f-%.0fx (5.6-5.9)", r / hi, r / lo}') ;;
