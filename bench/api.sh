@@ -411,6 +411,7 @@ stop_api
 # ---------------------------------------------------------------- bench_ref
 
 legacy_clients=()
+legacy_extra=() # the runs at 8 clients with gzip and with the cache
 if [ "$have_ref" = 1 ]; then
   start_api bench_ref 0
   echo /api/v1/core/process_request >"$out/api-paths-legacy.txt"
@@ -426,6 +427,7 @@ if [ "$have_ref" = 1 ]; then
     run_wrk "legacy-$c" "$c" "$out/api-paths-legacy.txt"
   done
   run_wrk legacy-gzip-8 8 "$out/api-paths-legacy.txt" -H "Accept-Encoding: gzip"
+  legacy_extra=(gzip-8 cached-8 cached-gzip-8)
   stop_api
   # The same at 8 clients with the response cache on (its default size), as
   # a dashboard's repeated panels meet it; with and without gzip.
@@ -472,7 +474,7 @@ report() {
   echo "   of the machine: other processes, e.g. other sessions' work, and interrupts on otherwise idle CPUs)"
   printf '%-28s %8s %11s %10s %8s %13s\n' run API PostgreSQL "load gen" other "machine busy"
   for run in api-aggregates pgbench-aggregates pgbench-aggregates-request api-readings pgbench-readings pgbench-readings-request \
-    $(for c in "${legacy_clients[@]}" gzip-8 cached-8 cached-gzip-8; do echo "legacy-$c"; done); do
+    $(for c in "${legacy_clients[@]}" "${legacy_extra[@]}"; do echo "legacy-$c"; done); do
     awk -v run="$run" -v n="${R[$run.n]}" -v api="${R[$run.cpu_api]}" -v pg="${R[$run.cpu_pg]}" -v cl="${R[$run.cpu_client]}" \
       -v busy="${R[$run.cpu_busy]}" -v pct="${R[$run.busy_pct]}" 'BEGIN {
         other = busy - api - pg - cl; if (other < 0) other = 0
@@ -484,7 +486,7 @@ report() {
     awk -v b="$legacy_bytes" 'BEGIN {printf "   %.2f MB = %d bytes of JSON per response); the original Flask service: 7 req/s at 1 client,\n", b / 1e6, b}'
     echo "   5.6-5.9 req/s at 8 (3.7 MB per response; ../shared/datasets/sensor-target/README.md)"
     printf '%-8s %9s %8s %8s %6s %9s %22s\n' clients "req/s" "p50 ms" "p99 ms" errors "MB/s" "vs original Flask"
-    for c in "${legacy_clients[@]}" gzip-8 cached-8 cached-gzip-8; do
+    for c in "${legacy_clients[@]}" "${legacy_extra[@]}"; do
       local run=legacy-$c vs="-"
       case $c in
       *8) vs=$(awk -v r="${R[$run.rate]}" -v lo="$FLASK_8_LO" -v hi="$FLASK_8_HI" 'BEGIN {printf "%.0f-%.0fx (5.6-5.9)", r / hi, r / lo}') ;;
