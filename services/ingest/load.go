@@ -18,6 +18,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/metrics"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/progress"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/rejects"
@@ -245,7 +246,7 @@ func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, coun
 	if cfg.Rollups == rollupsWait {
 		refreshStart := time.Now()
 		var ranges []rollup.Range
-		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "refresh rollups", func() (err error) {
+		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "refresh rollups", func() (err error) {
 			ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
 			return err
 		})
@@ -257,7 +258,7 @@ func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, coun
 		note = fmt.Sprintf("rollups: %d pending ranges refreshed in %s", len(ranges), took)
 		changed = changed || len(ranges) > 0
 	} else {
-		err := copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "merge pending rollup ranges", func() error {
+		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "merge pending rollup ranges", func() error {
 			_, err := rollup.Coalesce(ctx, pool)
 			return err
 		})

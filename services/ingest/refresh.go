@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/rollup"
 )
 
@@ -79,7 +79,7 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 
 	start := time.Now()
 	var ranges []rollup.Range
-	err = copyload.RetryIdempotent(ctx, copyload.DefaultRetry, logger, "refresh rollups", func() (err error) {
+	err = dbretry.Idempotent(ctx, dbretry.Default, logger, "refresh rollups", func() (err error) {
 		ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
 		return err
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/gen"
 )
 
@@ -63,7 +64,7 @@ func TestRetriesThroughConnectionLoss(t *testing.T) {
 	var logs syncBuffer
 	l, err := copyload.NewLoader(t.Context(), pool, copyload.WithBatchSize(2000), copyload.WithCounters(counters),
 		copyload.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		copyload.WithRetry(copyload.RetryPolicy{Attempts: 20, FirstDelay: 50 * time.Millisecond, MaxDelay: 500 * time.Millisecond}))
+		copyload.WithRetry(dbretry.Policy{Attempts: 20, FirstDelay: 50 * time.Millisecond, MaxDelay: 500 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,9 +161,9 @@ func TestConnectionCutAtRandomPoints(t *testing.T) {
 
 			d := dbtest.New(t)
 			proxy, pool := proxiedPool(t, d.DSN)
-			policy := copyload.RetryPolicy{Attempts: 1}
+			policy := dbretry.Policy{Attempts: 1}
 			if retry {
-				policy = copyload.RetryPolicy{Attempts: 30, FirstDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
+				policy = dbretry.Policy{Attempts: 30, FirstDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
 			}
 			counters := &copyload.Counters{}
 			var logs syncBuffer
@@ -324,7 +325,7 @@ func TestOutageBeforeTheFirstBatch(t *testing.T) {
 	var logs syncBuffer
 	l, err := copyload.NewLoader(t.Context(), pool, copyload.WithBatchSize(1000),
 		copyload.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		copyload.WithRetry(copyload.RetryPolicy{Attempts: 20, FirstDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}))
+		copyload.WithRetry(dbretry.Policy{Attempts: 20, FirstDelay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/services/ingest/internal/catalog"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 )
 
 // Mode says what happens to a reading whose (series, time) is stored already.
@@ -76,7 +76,7 @@ type options struct {
 	logger     *slog.Logger
 	counters   *Counters
 	datasetOpt dataset.Options
-	retry      RetryPolicy
+	retry      dbretry.Policy
 }
 
 // Option configures a Loader.
@@ -109,7 +109,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithCounters(c *Counters) Option { return func(o *options) { o.counters = c } }
 
 // WithRetry bounds how transient database errors are retried.
-func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
+func WithRetry(p dbretry.Policy) Option { return func(o *options) { o.retry = p } }
 
 // WithDatasetOptions sets parser options (format, naive time zone, limits).
 func WithDatasetOptions(d dataset.Options) Option { return func(o *options) { o.datasetOpt = d } }
@@ -129,7 +129,7 @@ type Loader struct {
 // NewLoader prepares a loader: it reads the series catalog and the
 // partitioning settings.
 func NewLoader(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Loader, error) {
-	o := options{workers: 2, batchSize: 50_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler), retry: DefaultRetry}
+	o := options{workers: 2, batchSize: 50_000, maxErrors: -1, logger: slog.New(slog.DiscardHandler), retry: dbretry.Default}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -284,7 +284,7 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 			res.Hi = r.Time
 		}
 		var s catalog.Series
-		err = RetryIdempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
+		err = dbretry.Idempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
 			s, err = l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
 			return err
 		})
@@ -319,7 +319,7 @@ func (l *Loader) work(ctx context.Context, in <-chan *batch) error {
 	defer w.release()
 	c := l.opts.counters
 	for b := range in {
-		if err := RetryIdempotent(ctx, l.opts.retry, l.opts.logger, "create partitions", func() error {
+		if err := dbretry.Idempotent(ctx, l.opts.retry, l.opts.logger, "create partitions", func() error {
 			return l.parts.ensure(ctx, l.pool, b.times)
 		}); err != nil {
 			return fmt.Errorf("%s: %w", b.first, err)
@@ -350,13 +350,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.local += int64(n)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// partitions remembers which partition ranges exist so that ensure_partitions
-// is called only when a batch reaches a new one.
-type partitions struct {
-	mu     sync.Mutex
-	step   time.Duration // 0 when the database partitions by itself (TimescaleDB)
-	origin time.Time
-	known  map[int64]bool
 }

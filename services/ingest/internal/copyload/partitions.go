@@ -3,6 +3,7 @@ package copyload
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,15 @@ var partitionOrigin = time.Date(2000, 1, 3, 0, 0, 0, 0, time.UTC)
 const chunkIntervalSQL = `
 SELECT extract(epoch FROM value::interval)::bigint * 1000000
 FROM sensorhub.settings WHERE name = 'chunk_interval'`
+
+// partitions remembers which partition ranges exist so that ensure_partitions
+// is called only when a batch reaches a new one.
+type partitions struct {
+	mu     sync.Mutex
+	step   time.Duration // 0 when the database partitions by itself (TimescaleDB)
+	origin time.Time
+	known  map[int64]bool
+}
 
 func loadPartitions(ctx context.Context, pool *pgxpool.Pool) (*partitions, error) {
 	flavor, err := db.ReadFlavor(ctx, pool)

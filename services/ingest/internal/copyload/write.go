@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 )
 
 // Lock the batch's series rows in id order before touching them, so that two
@@ -204,5 +208,62 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 		return nil
 	})
 	out.duplicates = int64(b.len()) - out.inserted - out.updated
+	return out, err
+}
+
+// writer owns one pooled connection at a time; it drops it after a failure,
+// since a connection that saw a network error cannot be trusted again.
+type writer struct {
+	pool      *pgxpool.Pool
+	conn      *pgxpool.Conn
+	mode      Mode
+	stageDone bool
+	retry     dbretry.Policy
+	logger    *slog.Logger
+	buf       []byte // COPY data, reused from batch to batch
+}
+
+func (w *writer) acquire(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	c, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	w.conn, w.stageDone = c, false
+	return nil
+}
+
+func (w *writer) release() {
+	if w.conn != nil {
+		w.conn.Release()
+		w.conn = nil
+	}
+}
+
+// discard closes the connection instead of returning it to the pool.
+func (w *writer) discard() {
+	if w.conn != nil {
+		_ = w.conn.Hijack().Close(context.Background())
+		w.conn = nil
+	}
+}
+
+// writeWithRetry writes b under the retry policy. Re-copying a batch whose
+// commit answer was lost only skips its readings, so batches retry like any
+// idempotent work; a connection that saw a transient error is dropped.
+func (w *writer) writeWithRetry(ctx context.Context, b *batch) (batchOutcome, error) {
+	var out batchOutcome
+	err := dbretry.Idempotent(ctx, w.retry, w.logger.With("at", b.first.String()), "the batch", func() error {
+		err := w.acquire(ctx)
+		if err == nil {
+			out, err = w.write(ctx, b)
+		}
+		if dbretry.Transient(err) {
+			w.discard()
+		}
+		return err
+	})
 	return out, err
 }

@@ -1,4 +1,4 @@
-package copyload
+package dbretry
 
 import (
 	"context"
