@@ -64,15 +64,18 @@ func (a *cachedAnswer) size() int {
 	return n
 }
 
-func (a *cachedAnswer) gzipped() []byte {
+// gzipped returns the gzip copy of the body, making it on first use; made
+// says this call made it (the entry's weight grew).
+func (a *cachedAnswer) gzipped() (gz []byte, made bool) {
 	a.gzOnce.Do(func() {
+		made = true
 		var b bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
 		zw.Write(a.body) //nolint:errcheck // writes to memory
 		zw.Close()       //nolint:errcheck // writes to memory
 		a.gz = b.Bytes()
 	})
-	return a.gz
+	return a.gz, made
 }
 
 // responseCache is the cache and its metrics.
@@ -145,7 +148,9 @@ type computation struct {
 func (c *responseCache) serve(ctx huma.Context, key, etag string, next func(huma.Context)) {
 	if a, ok := c.entries.GetIfPresent(key); ok {
 		c.hits.Inc()
-		writeAnswer(ctx, a, etag)
+		if writeAnswer(ctx, a, etag) {
+			c.reweigh(key, a)
+		}
 		return
 	}
 	c.mu.Lock()
@@ -156,7 +161,9 @@ func (c *responseCache) serve(ctx huma.Context, key, etag string, next func(huma
 		select {
 		case <-w.done:
 			c.release(w)
-			writeAnswer(ctx, w.answer, etag)
+			if writeAnswer(ctx, w.answer, etag) {
+				c.reweigh(key, w.answer)
+			}
 		case <-ctx.Context().Done():
 			c.release(w) // the client left; nothing to write
 		}
@@ -197,8 +204,16 @@ func (c *responseCache) serve(ctx huma.Context, key, etag string, next func(huma
 	if stop() {
 		c.release(w)
 	}
-	if ctx.Context().Err() == nil {
-		writeAnswer(ctx, w.answer, etag)
+	if ctx.Context().Err() == nil && writeAnswer(ctx, w.answer, etag) {
+		c.reweigh(key, w.answer)
+	}
+}
+
+// reweigh stores a again under key if it is still cached, so that the
+// gzip copy it just got counts toward the byte bound.
+func (c *responseCache) reweigh(key string, a *cachedAnswer) {
+	if cur, ok := c.entries.GetIfPresent(key); ok && cur == a {
+		c.entries.Set(key, a)
 	}
 }
 
@@ -228,7 +243,7 @@ func detached(parent context.Context) (context.Context, context.CancelFunc) {
 // writeAnswer writes a recorded answer to ctx, gzipped when the client takes
 // gzip and the body is worth it (the compression middleware passes an
 // encoded body through).
-func writeAnswer(ctx huma.Context, a *cachedAnswer, etag string) {
+func writeAnswer(ctx huma.Context, a *cachedAnswer, etag string) (gzipMade bool) {
 	if a.status == statusAborted {
 		panic(http.ErrAbortHandler)
 	}
@@ -247,7 +262,7 @@ func writeAnswer(ctx huma.Context, a *cachedAnswer, etag string) {
 		// The stored gzip copy only when gzip is what the client prefers;
 		// otherwise the compression middleware picks (zstd) or leaves it.
 		if len(body) >= compressMinSize && prefersGzip(ctx.Header("Accept-Encoding")) {
-			body = a.gzipped()
+			body, gzipMade = a.gzipped()
 			ctx.SetHeader("Content-Encoding", "gzip")
 			ctx.AppendHeader("Vary", "Accept-Encoding")
 		}
@@ -257,6 +272,7 @@ func writeAnswer(ctx huma.Context, a *cachedAnswer, etag string) {
 	}
 	ctx.SetStatus(a.status)
 	_, _ = ctx.BodyWriter().Write(body) // a write error means the client left
+	return gzipMade
 }
 
 // recorder is a huma.Context that records the answer instead of sending it,

@@ -97,10 +97,14 @@ func TestResponseCache(t *testing.T) {
 	}
 
 	// The gzip copy: made once, the same bytes every time, decoding to the answer.
+	heldBefore := metricValue(t, reg, "sensorhub_response_cache_bytes")
 	g1, gz1 := rawGet(t, ts.url+legacy, "gzip")
 	g2, gz2 := rawGet(t, ts.url+legacy, "gzip")
 	if g1.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(gz1, gz2) || !bytes.Equal(decode(t, "gzip", gz1), bodies[0]) {
 		t.Errorf("cached gzip answers: %q, equal %v", g1.Header.Get("Content-Encoding"), bytes.Equal(gz1, gz2))
+	}
+	if held := metricValue(t, reg, "sensorhub_response_cache_bytes"); held < heldBefore+float64(len(gz1)) {
+		t.Errorf("the cache holds %v bytes after keeping a %d-byte gzip copy, %v before: the copy is not counted", held, len(gz1), heldBefore)
 	}
 	if g2.Header.Get("Content-Length") != fmt.Sprint(len(gz2)) {
 		t.Errorf("Content-Length %q for a %d-byte gzip body", g2.Header.Get("Content-Length"), len(gz2))
