@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -70,18 +69,6 @@ func TestVersion(t *testing.T) {
 		err := run(t.Context(), args, func(string) string { return "" }, nil, &stdout, io.Discard)
 		if code := exitCode(err, io.Discard); code != 0 || !versionPattern.MatchString(stdout.String()) {
 			t.Errorf("%q: exit %d, stdout %q; want exit 0 and one line api VERSION (GO, OS/ARCH)", args, code, stdout.String())
-		}
-	}
-	for _, tc := range []struct {
-		settings []debug.BuildSetting
-		want     string
-	}{
-		{nil, ""},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
-	} {
-		if got := revision(tc.settings); got != tc.want {
-			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
 		}
 	}
 }

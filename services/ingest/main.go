@@ -17,9 +17,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/sensorhub/sensorhub/db/buildinfo"
 )
 
 // version is the build's version, set with -ldflags "-X main.version=...".
@@ -98,41 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
 }
 
-// versionLine is what --version prints: the version set at build, or for a
-// "dev" build the commit it was built from, when the go command recorded it.
-func versionLine() string {
-	v := version
-	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-		if rev := revision(info.Settings); rev != "" {
-			v += "-" + rev
-		}
-	}
-	return fmt.Sprintf("ingest %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-// revision is the VCS commit among a build's settings, shortened to 12
-// characters, with "+dirty" for a modified work tree; "" when not recorded
-// (go test, -buildvcs=false).
-func revision(settings []debug.BuildSetting) string {
-	var rev string
-	var dirty bool
-	for _, s := range settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	rev = rev[:min(len(rev), 12)]
-	if dirty {
-		rev += "+dirty"
-	}
-	return rev
-}
+// versionLine is what --version prints (package buildinfo).
+func versionLine() string { return buildinfo.Line("ingest", version) }
 
 // parseFlags parses args with fs, whose Usage must print to fs.Output().
 // Help asked for with -h goes to stdout, so it can be paged or grepped, and

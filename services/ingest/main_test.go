@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -299,18 +298,6 @@ func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"-version"}, {"version"}} {
 		if code, stdout, stderr := runCLI(t, args...); code != exitOK || !versionPattern.MatchString(stdout) || stderr != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and one line ingest VERSION (GO, OS/ARCH)", args, code, stdout, stderr)
-		}
-	}
-	for _, tc := range []struct {
-		settings []debug.BuildSetting
-		want     string
-	}{
-		{nil, ""},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
-	} {
-		if got := revision(tc.settings); got != tc.want {
-			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
 		}
 	}
 }

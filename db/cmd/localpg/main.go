@@ -24,11 +24,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/sensorhub/sensorhub/db/localpg"
+
+	"github.com/sensorhub/sensorhub/db/buildinfo"
 )
 
 // DefaultPort is off PostgreSQL's 5432 so a system server can run alongside.
@@ -195,41 +195,8 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 	}
 }
 
-// versionLine is what --version prints: the version set at build, or for a
-// "dev" build the commit it was built from, when the go command recorded it.
-func versionLine() string {
-	v := version
-	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-		if rev := revision(info.Settings); rev != "" {
-			v += "-" + rev
-		}
-	}
-	return fmt.Sprintf("localpg %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-// revision is the VCS commit among a build's settings, shortened to 12
-// characters, with "+dirty" for a modified work tree; "" when not recorded
-// (go test, -buildvcs=false).
-func revision(settings []debug.BuildSetting) string {
-	var rev string
-	var dirty bool
-	for _, s := range settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return ""
-	}
-	rev = rev[:min(len(rev), 12)]
-	if dirty {
-		rev += "+dirty"
-	}
-	return rev
-}
+// versionLine is what --version prints (package buildinfo).
+func versionLine() string { return buildinfo.Line("localpg", version) }
 
 // checkoutRoot is the nearest folder up from the working directory that
 // holds go.work, so every checkout has its own data folder wherever the

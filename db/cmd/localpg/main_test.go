@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -95,18 +94,6 @@ func TestVersion(t *testing.T) {
 		err := run(t.Context(), args, &stdout, &stderr)
 		if code := exitCode(err, io.Discard); code != 0 || !versionPattern.MatchString(stdout.String()) || stderr.Len() != 0 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and one line localpg VERSION (GO, OS/ARCH)", args, code, stdout.String(), stderr.String())
-		}
-	}
-	for _, tc := range []struct {
-		settings []debug.BuildSetting
-		want     string
-	}{
-		{nil, ""},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
-	} {
-		if got := revision(tc.settings); got != tc.want {
-			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -52,18 +51,6 @@ func TestVersion(t *testing.T) {
 		// No DATABASE_URL: asking for the version needs no configuration.
 		if code, stdout, stderr := runCLI(t, nil, args...); code != 0 || !versionPattern.MatchString(stdout) || stderr != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 0 and one line migrate VERSION (GO, OS/ARCH)", args, code, stdout, stderr)
-		}
-	}
-	for _, tc := range []struct {
-		settings []debug.BuildSetting
-		want     string
-	}{
-		{nil, ""},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}, "0123456789ab"},
-		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"}}, "0123456789ab+dirty"},
-	} {
-		if got := revision(tc.settings); got != tc.want {
-			t.Errorf("revision(%v) = %q, want %q", tc.settings, got, tc.want)
 		}
 	}
 }
