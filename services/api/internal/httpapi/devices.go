@@ -7,7 +7,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/sensorhub/sensorhub/services/api/internal/scope"
-	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 // DeviceItem is one device of GET /v1/devices.
@@ -57,12 +56,4 @@ func (h *handlers) listDevices(ctx context.Context, _ *DevicesInput) (*DevicesOu
 		})
 	}
 	return out, nil
-}
-
-// readingTime renders a reading's time at its original offset, or in UTC.
-func readingTime(r *store.Reading, utc bool) Timestamp {
-	if utc {
-		return Timestamp{Time: r.Time}
-	}
-	return Timestamp{Time: r.Time, OffsetMin: r.OffsetMin}
 }

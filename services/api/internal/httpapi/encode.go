@@ -225,3 +225,11 @@ func (Value) Schema(huma.Registry) *huma.Schema {
 		Examples:    []any{801.4240531704808},
 	}
 }
+
+// readingTime renders a reading's time at its original offset, or in UTC.
+func readingTime(r *store.Reading, utc bool) Timestamp {
+	if utc {
+		return Timestamp{Time: r.Time}
+	}
+	return Timestamp{Time: r.Time, OffsetMin: r.OffsetMin}
+}
