@@ -33,31 +33,17 @@
 package aggregate
 
 import (
-	"context"
 	"errors"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// Querier runs one query; *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
 
 // Series is one series to aggregate, as the catalog has it.
 type Series struct {
 	ID        int32
 	DeviceID  string
 	Parameter string
-	Type      string // TypeNumeric or TypeText
+	Type      string // store.TypeNumeric or store.TypeText
 }
-
-// Series value types, as sensorhub.series.value_type has them.
-const (
-	TypeNumeric = "numeric"
-	TypeText    = "text"
-)
 
 // Request is one aggregate query.
 type Request struct {

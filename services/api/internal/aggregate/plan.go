@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 // QueryPlan is how a Request will be answered. (The function that makes it
@@ -80,9 +82,9 @@ func Plan(req Request) (QueryPlan, error) {
 	hasNumeric := false
 	for _, s := range req.Series {
 		switch s.Type {
-		case TypeNumeric:
+		case store.TypeNumeric:
 			hasNumeric = true
-		case TypeText:
+		case store.TypeText:
 		default:
 			return QueryPlan{}, fmt.Errorf("aggregate: series %s/%s has unknown type %q", s.DeviceID, s.Parameter, s.Type)
 		}
@@ -176,7 +178,7 @@ func normaliseFuncs(req Request) ([]string, error) {
 		}
 	}
 	for _, s := range req.Series {
-		if s.Type != TypeText {
+		if s.Type != store.TypeText {
 			continue
 		}
 		for _, f := range funcs {

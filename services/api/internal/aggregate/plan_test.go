@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 var (
-	numSeries  = Series{ID: 1, DeviceID: "dev", Parameter: "temp", Type: TypeNumeric}
-	numSeries2 = Series{ID: 2, DeviceID: "dev", Parameter: "hum", Type: TypeNumeric}
-	textSeries = Series{ID: 3, DeviceID: "dev", Parameter: "state", Type: TypeText}
+	numSeries  = Series{ID: 1, DeviceID: "dev", Parameter: "temp", Type: store.TypeNumeric}
+	numSeries2 = Series{ID: 2, DeviceID: "dev", Parameter: "hum", Type: store.TypeNumeric}
+	textSeries = Series{ID: 3, DeviceID: "dev", Parameter: "state", Type: store.TypeText}
 )
 
 func TestPlan(t *testing.T) {

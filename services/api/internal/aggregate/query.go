@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 // Every query has the parameters
@@ -114,14 +116,14 @@ var sqlBySource = map[string]string{
 // Query plans req (see Plan), reads every series with one query and fills
 // empty buckets. Invalid requests fail with a *InvalidError (errors.Is
 // ErrInvalid); other errors come from the database.
-func Query(ctx context.Context, q Querier, req Request) (Result, error) {
+func Query(ctx context.Context, q store.Querier, req Request) (Result, error) {
 	p, err := Plan(req)
 	if err != nil {
 		return Result{}, err
 	}
 	numIDs, textIDs := []int32{}, []int32{}
 	for _, s := range req.Series {
-		if s.Type == TypeText {
+		if s.Type == store.TypeText {
 			textIDs = append(textIDs, s.ID)
 		} else {
 			numIDs = append(numIDs, s.ID)
@@ -137,7 +139,7 @@ func Query(ctx context.Context, q Querier, req Request) (Result, error) {
 	res := Result{Source: p.Source, Bucket: p.Bucket, Funcs: p.Funcs, Series: make([]SeriesResult, 0, len(req.Series))}
 	for _, s := range req.Series {
 		src := p.Source
-		if s.Type == TypeText {
+		if s.Type == store.TypeText {
 			src = SourceRaw
 		}
 		res.Series = append(res.Series, SeriesResult{
@@ -150,7 +152,7 @@ func Query(ctx context.Context, q Querier, req Request) (Result, error) {
 
 // read runs the plan's query and returns each series' non-empty buckets in
 // bucket order, and whether the raw readings stood in for a stale rollup.
-func read(ctx context.Context, q Querier, p QueryPlan, numIDs, textIDs []int32) (_ map[int32][]cell, stale bool, _ error) {
+func read(ctx context.Context, q store.Querier, p QueryPlan, numIDs, textIDs []int32) (_ map[int32][]cell, stale bool, _ error) {
 	sql, ok := sqlBySource[p.Source]
 	if !ok {
 		return nil, false, fmt.Errorf("aggregate: no query for source %q", p.Source)

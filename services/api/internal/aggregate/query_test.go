@@ -14,6 +14,8 @@ import (
 	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/db/dbtest"
 	"github.com/sensorhub/sensorhub/db/seed"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -69,7 +71,7 @@ func check(t *testing.T, pool *pgxpool.Pool, name string, req Request, starts []
 	}
 	hasNumeric := false
 	for _, s := range req.Series {
-		hasNumeric = hasNumeric || s.Type == TypeNumeric
+		hasNumeric = hasNumeric || s.Type == store.TypeNumeric
 	}
 	if !hasNumeric {
 		wantSource = SourceRaw
@@ -93,7 +95,7 @@ func check(t *testing.T, pool *pgxpool.Pool, name string, req Request, starts []
 	for i, s := range req.Series {
 		got := res.Series[i]
 		src := wantSource
-		if s.Type == TypeText {
+		if s.Type == store.TypeText {
 			src = SourceRaw
 		}
 		if got.DeviceID != s.DeviceID || got.Parameter != s.Parameter || got.Type != s.Type || got.Source != src {
@@ -400,7 +402,7 @@ func TestQueryReferenceDataset(t *testing.T) {
 		}
 		var numeric, text []Series
 		for _, s := range catalog(t, d.Pool) {
-			if s.Type == TypeText {
+			if s.Type == store.TypeText {
 				text = append(text, s)
 			} else {
 				numeric = append(numeric, s)

@@ -200,7 +200,8 @@ func translate(ctx context.Context, err error) error {
 	return err
 }
 
-// Querier is the query interface the aggregate engine runs on.
+// Querier is what a query engine that writes its own SQL runs on (package
+// aggregate); *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
