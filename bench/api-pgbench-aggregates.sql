@@ -9,7 +9,7 @@
 --   $2 int4[]        text series ids: empty, as for any numeric series
 --   $3 timestamptz[] the 168 bucket starts the planner computes
 --   $4, $5           from and to
--- mirrors: services/api/internal/aggregate rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
+-- mirrors: services/api/internal/store rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
 \set sid random(:lo, :hi)
 WITH stale AS MATERIALIZED (
     SELECT EXISTS (SELECT FROM sensorhub.rollup_pending

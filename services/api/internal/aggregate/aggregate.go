@@ -1,6 +1,7 @@
 // Package aggregate answers time-bucketed aggregate queries over readings:
 // it validates a Request, plans which relation serves it (a rollup or the raw
-// readings), reads all series with one SQL query and fills empty buckets.
+// readings), has the store read all series with one SQL query
+// (store.ReadAggregates, which owns that SQL) and fills empty buckets.
 //
 // # Buckets
 //

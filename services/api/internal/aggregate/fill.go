@@ -1,14 +1,13 @@
 package aggregate
 
-import "github.com/jackc/pgx/v5/pgtype"
+import (
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
+)
 
 // cell is one non-empty bucket of one series as the query returned it.
-type cell struct {
-	bucket                             int // index into QueryPlan.Buckets
-	count                              int64
-	sum, min, max, stddev, first, last pgtype.Float8
-	firstText, lastText                pgtype.Text
-}
+type cell = store.AggregateCell
 
 // Kind is what a Value holds.
 type Kind uint8
@@ -52,33 +51,33 @@ func num(f pgtype.Float8) Value {
 func text(t pgtype.Text) Value { return Value{Kind: Text, Text: t.String} }
 
 // value returns f's value.
-func (c *cell) value(f string) Value {
+func value(c *cell, f string) Value {
 	switch f {
 	case FuncCount:
-		return Value{Kind: Int, Int: c.count}
+		return Value{Kind: Int, Int: c.Count}
 	case FuncSum:
-		return num(c.sum)
+		return num(c.Sum)
 	case FuncAvg:
-		if !c.sum.Valid || c.count == 0 {
+		if !c.Sum.Valid || c.Count == 0 {
 			return Value{}
 		}
-		return Value{Kind: Float, Float: c.sum.Float64 / float64(c.count)}
+		return Value{Kind: Float, Float: c.Sum.Float64 / float64(c.Count)}
 	case FuncMin:
-		return num(c.min)
+		return num(c.Min)
 	case FuncMax:
-		return num(c.max)
+		return num(c.Max)
 	case FuncStddev:
-		return num(c.stddev)
+		return num(c.Stddev)
 	case FuncFirst:
-		if c.firstText.Valid {
-			return text(c.firstText)
+		if c.FirstText.Valid {
+			return text(c.FirstText)
 		}
-		return num(c.first)
+		return num(c.First)
 	case FuncLast:
-		if c.lastText.Valid {
-			return text(c.lastText)
+		if c.LastText.Valid {
+			return text(c.LastText)
 		}
-		return num(c.last)
+		return num(c.Last)
 	}
 	return Value{}
 }
@@ -103,9 +102,9 @@ func fillPoints(p QueryPlan, cells []cell) []Point {
 		for i := range cells {
 			v := vals[i*nf : (i+1)*nf : (i+1)*nf]
 			for j, f := range p.Funcs {
-				v[j] = cells[i].value(f)
+				v[j] = value(&cells[i], f)
 			}
-			out[i] = Point{Time: p.Buckets[cells[i].bucket], Values: v}
+			out[i] = Point{Time: p.Buckets[cells[i].Bucket], Values: v}
 		}
 		return out
 	}
@@ -116,11 +115,11 @@ func fillPoints(p QueryPlan, cells []cell) []Point {
 	for b, start := range p.Buckets {
 		v := vals[b*nf : (b+1)*nf : (b+1)*nf]
 		out[b] = Point{Time: start, Values: v}
-		if next < len(cells) && cells[next].bucket == b {
+		if next < len(cells) && cells[next].Bucket == b {
 			prev = &cells[next]
 			next++
 			for j, f := range p.Funcs {
-				v[j] = prev.value(f)
+				v[j] = value(prev, f)
 			}
 			continue
 		}
@@ -132,10 +131,10 @@ func fillPoints(p QueryPlan, cells []cell) []Point {
 			case p.Fill == FillLinear && interpolated(f):
 				if next < len(cells) {
 					n := &cells[next]
-					v[j] = lerp(prev.value(f), n.value(f), p.Buckets[prev.bucket].Sub(start).Seconds(), p.Buckets[n.bucket].Sub(start).Seconds())
+					v[j] = lerp(value(prev, f), value(n, f), p.Buckets[prev.Bucket].Sub(start).Seconds(), p.Buckets[n.Bucket].Sub(start).Seconds())
 				}
 			default: // previous, and linear's first and last
-				v[j] = prev.value(f)
+				v[j] = value(prev, f)
 			}
 		}
 	}

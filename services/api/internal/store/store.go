@@ -200,15 +200,15 @@ func translate(ctx context.Context, err error) error {
 	return err
 }
 
-// Querier is what a query engine that writes its own SQL runs on (package
-// aggregate); *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
+// Querier runs one query: what ReadAggregates runs on, for package
+// aggregate; *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// Run lets a query engine that writes its own SQL (package aggregate) run on
-// the store's pool; database errors it returns are translated like the
-// store's own, other errors pass through unchanged.
+// Run lets package aggregate, which plans and fills the answer around
+// ReadAggregates, run on the store's pool; database errors it returns are
+// translated like the store's own, other errors pass through unchanged.
 func (s *Store) Run(ctx context.Context, fn func(context.Context, Querier) error) error {
 	defer s.observe("aggregates")()
 	return translate(ctx, fn(ctx, s.pool))

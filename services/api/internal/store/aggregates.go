@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// The SQL of GET /v1/aggregates, which package aggregate plans and fills.
+
+// Every query has the parameters
+//
+//	$1 int4[]         numeric series ids
+//	$2 int4[]         text series ids
+//	$3 timestamptz[]  bucket starts, ascending (aggregate.QueryPlan.Buckets)
+//	$4, $5            the range [From, To)
+//
+// and returns, ordered by series and bucket, the columns
+//
+//	series_id, i (1-based index into $3, from width_bucket), count, sum,
+//	min, max, stddev, first, last, first_text, last_text.
+//
+// width_bucket(t, $3) is the index of the last bucket start <= t: buckets
+// are assigned by the starts aggregate.Plan computed, so the database never
+// converts between time zones.
+const (
+	// rawNumericSQL aggregates numeric readings.
+	rawNumericSQL = `
+SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
+       count(*) AS count, sum(value_num), min(value_num), max(value_num),
+       stddev_samp(value_num),
+       (array_agg(value_num ORDER BY time))[1],
+       (array_agg(value_num ORDER BY time DESC))[1],
+       NULL::text, NULL::text
+FROM sensorhub.readings
+WHERE series_id = ANY($1::int4[]) AND time >= $4::timestamptz AND time < $5::timestamptz
+  AND value_num IS NOT NULL`
+	rawNumericGroup = `
+GROUP BY series_id, i`
+
+	// rollupSQL re-aggregates rollup rows. stddev merges each row's
+	// (count, sum, m2) with sensorhub.stddev_merge (migration 00010): the
+	// pairwise update stays exact to a few ulps when the spread is small
+	// against the mean, and cannot fail on an underflow for tiny values.
+	rollupSelect = `
+SELECT series_id, i,
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
+       (array_agg(first ORDER BY first_time))[1],
+       (array_agg(last ORDER BY last_time DESC))[1],
+       NULL::text, NULL::text
+FROM (SELECT r.*, width_bucket(bucket, $3::timestamptz[]) AS i`
+	rollupWhere = `
+      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz) g
+GROUP BY series_id, i`
+
+	// textSQL aggregates text readings; they have no rollups.
+	textSQL = `
+SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
+       count(*) AS count, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       (array_agg(value_text ORDER BY time))[1],
+       (array_agg(value_text ORDER BY time DESC))[1]
+FROM sensorhub.readings
+WHERE series_id = ANY($2::int4[]) AND time >= $4::timestamptz AND time < $5::timestamptz
+  AND value_text IS NOT NULL
+GROUP BY series_id, i`
+
+	orderSQL = `
+ORDER BY 1, 2`
+
+	// A rollup is stale where a load left its range in rollup_pending (ingest
+	// load -rollups defer, or a load still running): a request touching such
+	// a range is answered from the raw readings instead, in the same query,
+	// so it is exact whether or not materialization has caught up. The
+	// pending range holds reading times, and the coarsest rollup bucket is a
+	// day, hence the day of margin. The gates depend on no row, so PostgreSQL
+	// runs the check once and skips the branch it rules out. When the raw
+	// branch runs, a first row (0, 0) says so: series ids start at 1.
+	staleCTE = `
+WITH stale AS MATERIALIZED (
+    SELECT EXISTS (SELECT FROM sensorhub.rollup_pending
+                   WHERE lo < $5::timestamptz AND hi >= $4::timestamptz - interval '1 day') AS yes)`
+	staleMarkerSQL = `
+SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       NULL::text, NULL::text
+WHERE (SELECT yes FROM stale)`
+	rollupFreshWhere = `
+      WHERE series_id = ANY($1::int4[]) AND bucket >= $4::timestamptz AND bucket < $5::timestamptz
+        AND NOT (SELECT yes FROM stale)) g
+GROUP BY series_id, i`
+	rawIfStaleSQL = rawNumericSQL + `
+  AND (SELECT yes FROM stale)` + rawNumericGroup
+
+	rawSQL = rawNumericSQL + rawNumericGroup + "\nUNION ALL" + textSQL + orderSQL
+)
+
+// The rollup queries read the numeric series from their rollup (or, where
+// it is stale, the raw readings) and the text series from the readings.
+const (
+	rollupHead  = staleCTE + staleMarkerSQL + "\nUNION ALL" + rollupSelect
+	rollupTail  = rollupFreshWhere + "\nUNION ALL" + rawIfStaleSQL + "\nUNION ALL" + textSQL + orderSQL
+	rollup1mSQL = rollupHead + "\n      FROM sensorhub.rollup_1m r" + rollupTail
+	rollup1hSQL = rollupHead + "\n      FROM sensorhub.rollup_1h r" + rollupTail
+	rollup1dSQL = rollupHead + "\n      FROM sensorhub.rollup_1d r" + rollupTail
+)
+
+// aggregateSQL is the query of each source: the raw readings or a rollup,
+// named as aggregate's sources and the API's source field name them.
+var aggregateSQL = map[string]string{
+	"raw":       rawSQL,
+	"rollup_1m": rollup1mSQL,
+	"rollup_1h": rollup1hSQL,
+	"rollup_1d": rollup1dSQL,
+}
+
+// AggregateCell is one non-empty bucket of one series: the aggregates the
+// SQL computed. Bucket indexes the bucket starts the query was given.
+type AggregateCell struct {
+	Bucket                             int
+	Count                              int64
+	Sum, Min, Max, Stddev, First, Last pgtype.Float8
+	FirstText, LastText                pgtype.Text
+}
+
+// ReadAggregates runs source's query (raw, rollup_1m, rollup_1h or
+// rollup_1d) for the numeric and text series over [from, to) in the buckets
+// that start at the times at, and returns each series' non-empty buckets in
+// bucket order, and whether the raw readings stood in for a rollup still
+// pending materialization.
+func ReadAggregates(ctx context.Context, q Querier, source string, numIDs, textIDs []int32, at []time.Time, from, to time.Time) (_ map[int32][]AggregateCell, stale bool, _ error) {
+	sql, ok := aggregateSQL[source]
+	if !ok {
+		return nil, false, fmt.Errorf("aggregate: no query for source %q", source)
+	}
+	buckets := make(bucketStarts, len(at))
+	for i, b := range at {
+		buckets[i] = bucketStart(b.UTC())
+	}
+	rows, err := q.Query(ctx, sql, numIDs, textIDs, buckets, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, false, fmt.Errorf("aggregate from %s: %w", source, err)
+	}
+	defer rows.Close()
+	// Rows come by series, then bucket: they go into one slice, cut per
+	// series at the end.
+	all := make([]AggregateCell, 0, min(len(at)*max(1, len(numIDs)+len(textIDs)), 4096))
+	var ids []int32 // series id of all[starts[k]:starts[k+1]]
+	var starts []int
+	// One set of destinations for every row, so scanning allocates nothing.
+	var (
+		id, i int32
+		c     AggregateCell
+	)
+	dest := []any{&id, &i, &c.Count, &c.Sum, &c.Min, &c.Max, &c.Stddev, &c.First, &c.Last, &c.FirstText, &c.LastText}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, fmt.Errorf("aggregate from %s: scan: %w", source, err)
+		}
+		if id == 0 && i == 0 {
+			stale = true
+			continue
+		}
+		if i < 1 || int(i) > len(at) {
+			return nil, false, fmt.Errorf("aggregate from %s: series %d: bucket index %d outside 1..%d", source, id, i, len(at))
+		}
+		c.Bucket = int(i) - 1
+		all = append(all, c)
+		if len(ids) == 0 || ids[len(ids)-1] != id {
+			ids, starts = append(ids, id), append(starts, len(all)-1)
+		}
+	}
+	out := make(map[int32][]AggregateCell, len(ids))
+	for k, id := range ids {
+		end := len(all)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		out[id] = all[starts[k]:end:end]
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("aggregate from %s: %w", source, err)
+	}
+	return out, stale, nil
+}
+
+// bucketStarts binds bucket starts as a timestamptz[]. pgx encodes a
+// []time.Time by boxing every element twice; this hands out pointers, which
+// box for free, so binding allocates nothing per bucket.
+type bucketStarts []bucketStart
+
+// bucketStart is one bucket start; *bucketStart is a pgtype.TimestamptzValuer.
+type bucketStart time.Time
+
+// Dimensions implements pgtype.ArrayGetter.
+func (b bucketStarts) Dimensions() []pgtype.ArrayDimension {
+	if b == nil {
+		return nil
+	}
+	return []pgtype.ArrayDimension{{Length: int32(len(b)), LowerBound: 1}}
+}
+
+// Index implements pgtype.ArrayGetter.
+func (b bucketStarts) Index(i int) any { return &b[i] }
+
+// IndexType implements pgtype.ArrayGetter.
+func (b bucketStarts) IndexType() any { return new(bucketStart) }
+
+// TimestamptzValue implements pgtype.TimestamptzValuer.
+func (s *bucketStart) TimestamptzValue() (pgtype.Timestamptz, error) {
+	return pgtype.Timestamptz{Time: time.Time(*s), Valid: true}, nil
+}
