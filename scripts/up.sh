@@ -53,15 +53,21 @@ DATABASE_URL=$ingest_dsn bin/ingest refresh
 # first parameter (the reference dataset and the generated sample share the
 # format {"<device>": [{"parameter": "<name>", ...}, ...], ...}).
 # The first numeric parameter, so that avg applies; else the first one.
-head=$(head -c 65536 "$sample" | tr "\n" " ")
-device=$(grep -oE '"[^"]+"[[:space:]]*:[[:space:]]*\[' <<<"$head" | head -n1 | sed -E 's/^"([^"]+)".*/\1/')
-parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"[^}]*"type"[[:space:]]*:[[:space:]]*"numeric"' <<<"$head" | head -n1 |
-  sed -E 's/^"parameter"[[:space:]]*:[[:space:]]*"([^"]+)".*/\1/')
-if [ -z "$parameter" ]; then
-  parameter=$(grep -oE '"parameter"[[:space:]]*:[[:space:]]*"[^"]+"' <<<"$head" | head -n1 | sed -E 's/.*"([^"]+)"$/\1/')
+# Bash's own matching: a grep | head pipeline would die of SIGPIPE under
+# pipefail once head has its line.
+head=$(head -c 65536 "$sample" | tr '\n' ' ')
+device="" parameter="" day=2024-03-07
+re='"([^"]+)"[[:space:]]*:[[:space:]]*\['
+[[ $head =~ $re ]] && device=${BASH_REMATCH[1]}
+re='"parameter"[[:space:]]*:[[:space:]]*"([^"]+)"[^}]*"type"[[:space:]]*:[[:space:]]*"numeric"'
+if [[ $head =~ $re ]]; then
+  parameter=${BASH_REMATCH[1]}
+else
+  re='"parameter"[[:space:]]*:[[:space:]]*"([^"]+)"'
+  [[ $head =~ $re ]] && parameter=${BASH_REMATCH[1]}
 fi
-day=$(grep -oE '"timestamp"[[:space:]]*:[[:space:]]*"[0-9]{4}-[0-9]{2}-[0-9]{2}' <<<"$head" | head -n1 | grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}$' || true)
-day=${day:-2024-03-07}
+re='"timestamp"[[:space:]]*:[[:space:]]*"([0-9]{4}-[0-9]{2}-[0-9]{2})'
+[[ $head =~ $re ]] && day=${BASH_REMATCH[1]}
 next=$(date -u -d "$day + 1 day" +%F 2>/dev/null || echo "$day")
 port=${SENSORHUB_API_ADDR:-:8080}
 port=${port##*:}
