@@ -39,7 +39,7 @@ import (
 	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 
-	"github.com/sensorhub/sensorhub/db/buildinfo"
+	"github.com/sensorhub/sensorhub/db/cmdline"
 )
 
 // version is the build's version, set with -ldflags "-X main.version=...".
@@ -112,8 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("%w: unknown command %q\n%s", config.ErrUsage, cmd, usage)
 }
 
-// versionLine is what --version prints (package buildinfo).
-func versionLine() string { return buildinfo.Line("api", version) }
+// versionLine is what --version prints (package cmdline).
+func versionLine() string { return cmdline.Line("api", version) }
 
 // parseFlags parses args with fs, whose Usage must print to fs.Output().
 // Help asked for with -h goes to stdout, so it can be paged or grepped;

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,7 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sensorhub/sensorhub/db/buildinfo"
+	"github.com/sensorhub/sensorhub/db/cmdline"
 )
 
 // version is the build's version, set with -ldflags "-X main.version=...".
@@ -98,28 +97,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
 }
 
-// versionLine is what --version prints (package buildinfo).
-func versionLine() string { return buildinfo.Line("ingest", version) }
+// versionLine is what --version prints (package cmdline).
+func versionLine() string { return cmdline.Line("ingest", version) }
 
-// parseFlags parses args with fs, whose Usage must print to fs.Output().
-// Help asked for with -h goes to stdout, so it can be paged or grepped, and
-// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
-// the result is a usage error.
+// parseFlags is cmdline.ParseFlags with this binary's usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	err := fs.Parse(args)
-	fs.SetOutput(stderr)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = stdout.Write(out.Bytes())
-		return err
-	default:
-		_, _ = stderr.Write(out.Bytes())
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
+	return cmdline.ParseFlags(fs, args, stdout, stderr, errUsage)
 }
 
 // hideEnvDefault shows a flag's default taken from the environment as

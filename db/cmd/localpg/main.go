@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,7 +27,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db/localpg"
 
-	"github.com/sensorhub/sensorhub/db/buildinfo"
+	"github.com/sensorhub/sensorhub/db/cmdline"
 )
 
 // DefaultPort is off PostgreSQL's 5432 so a system server can run alongside.
@@ -174,29 +173,13 @@ error, 3 (status) not running.
 `)
 }
 
-// parseFlags parses args with fs, whose Usage must print to fs.Output().
-// Help asked for with -h goes to stdout, so it can be paged or grepped, and
-// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
-// the result is a usage error.
+// parseFlags is cmdline.ParseFlags with this binary's usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	err := fs.Parse(args)
-	fs.SetOutput(stderr)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = stdout.Write(out.Bytes())
-		return err
-	default:
-		_, _ = stderr.Write(out.Bytes())
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
+	return cmdline.ParseFlags(fs, args, stdout, stderr, errUsage)
 }
 
-// versionLine is what --version prints (package buildinfo).
-func versionLine() string { return buildinfo.Line("localpg", version) }
+// versionLine is what --version prints (package cmdline).
+func versionLine() string { return cmdline.Line("localpg", version) }
 
 // checkoutRoot is the nearest folder up from the working directory that
 // holds go.work, so every checkout has its own data folder wherever the

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db"
 
-	"github.com/sensorhub/sensorhub/db/buildinfo"
+	"github.com/sensorhub/sensorhub/db/cmdline"
 )
 
 // version is the build's version, set with -ldflags "-X main.version=...".
@@ -117,29 +116,13 @@ Flags:
 	return nil
 }
 
-// parseFlags parses args with fs, whose Usage must print to fs.Output().
-// Help asked for with -h goes to stdout, so it can be paged or grepped, and
-// the result is flag.ErrHelp; after a bad flag the usage goes to stderr and
-// the result is a usage error.
+// parseFlags is cmdline.ParseFlags with this binary's usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	err := fs.Parse(args)
-	fs.SetOutput(stderr)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = stdout.Write(out.Bytes())
-		return err
-	default:
-		_, _ = stderr.Write(out.Bytes())
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
+	return cmdline.ParseFlags(fs, args, stdout, stderr, errUsage)
 }
 
-// versionLine is what --version prints (package buildinfo).
-func versionLine() string { return buildinfo.Line("migrate", version) }
+// versionLine is what --version prints (package cmdline).
+func versionLine() string { return cmdline.Line("migrate", version) }
 
 func envOr(getenv func(string) string, key, def string) string {
 	if v := getenv(key); v != "" {

@@ -1,4 +1,4 @@
-package buildinfo
+package cmdline
 
 import (
 	"regexp"

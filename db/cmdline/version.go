@@ -1,7 +1,8 @@
-// Package buildinfo says which build a binary is: what `--version` prints on
-// every sensorhub command (api, ingest, migrate, localpg). It lives in the db
-// module because every binary already depends on it.
-package buildinfo
+// Package cmdline holds the command-line conventions every sensorhub binary
+// (api, ingest, migrate, localpg) keeps: the `--version` line, and help on
+// stdout with usage errors on stderr. It lives in the db module because every
+// binary already depends on it.
+package cmdline
 
 import (
 	"fmt"
