@@ -167,14 +167,13 @@ func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, coun
 		note = fmt.Sprintf("rollups: %d pending ranges refreshed in %s", len(ranges), took)
 		changed = changed || len(ranges) > 0
 	} else {
-		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "merge pending rollup ranges", func() error {
-			_, err := rollup.Coalesce(ctx, pool)
+		// Coalesce leaves one row per island of ranges, as Pending would
+		// merge them: its count is the summary's.
+		var pending int64
+		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "merge pending rollup ranges", func() (err error) {
+			pending, err = rollup.Coalesce(ctx, pool)
 			return err
 		})
-		if err != nil {
-			return "", err
-		}
-		ranges, err := rollup.Pending(ctx, pool)
 		if err != nil {
 			return "", err
 		}
@@ -182,9 +181,9 @@ func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, coun
 		if err != nil {
 			return "", err
 		}
-		logger.Info("rollups deferred", "pending_ranges", len(ranges), "materialized_by", by)
+		logger.Info("rollups deferred", "pending_ranges", pending, "materialized_by", by)
 		note = fmt.Sprintf("rollups: %d pending ranges left to %s; until then the API answers them from the raw readings "+
-			"(caught up when sensorhub_rollup_pending_ranges is 0)", len(ranges), by)
+			"(caught up when sensorhub_rollup_pending_ranges is 0)", pending, by)
 	}
 	// The version feeds the API's cache validators: change it only when the
 	// data changed.
