@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensorhub/sensorhub/db/apikey"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/config"
 )
@@ -43,7 +44,7 @@ func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case len(key) < 16:
 		fmt.Fprintln(stderr, "api hashkey: warning: a short key is easy to guess; use 32 random bytes, e.g. openssl rand -hex 32")
 	}
-	fmt.Fprintln(stdout, auth.HashKey(key))
+	fmt.Fprintln(stdout, apikey.HashKey(key))
 	return nil
 }
 

@@ -32,11 +32,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sensorhub/sensorhub/db/apikey"
+	"github.com/sensorhub/sensorhub/db/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/config"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
 	"github.com/sensorhub/sensorhub/services/api/internal/httpapi"
-	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 
 	"github.com/sensorhub/sensorhub/db/cmdline"
@@ -335,10 +336,10 @@ func newAuthenticator(ctx context.Context, cfg config.Config, logger *slog.Logge
 			return nil, fmt.Errorf("%w: SENSORHUB_API_KEYS_FILE: %v", config.ErrUsage, err)
 		}
 	}
-	var keys []auth.Key
+	var keys []apikey.Key
 	if len(strings.TrimSpace(string(data))) > 0 {
 		var err error
-		if keys, err = auth.ParseKeys(data); err != nil {
+		if keys, err = apikey.ParseKeys(data); err != nil {
 			return nil, fmt.Errorf("%w: %v", config.ErrUsage, err)
 		}
 	}

@@ -10,12 +10,10 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"fmt"
 	"strings"
 
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/apikey"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // Principal is the caller of a request.
@@ -73,14 +71,14 @@ const maxCredential = 16 << 10
 // or Disabled.
 type Authenticator struct {
 	disabled bool
-	keys     []Key
+	keys     *apikey.Set
 	jwt      *JWTVerifier
 }
 
 // New returns an Authenticator for the API keys and, when jwt is not nil,
 // JWT bearer tokens.
-func New(keys []Key, jwt *JWTVerifier) *Authenticator {
-	return &Authenticator{keys: keys, jwt: jwt}
+func New(keys []apikey.Key, jwt *JWTVerifier) *Authenticator {
+	return &Authenticator{keys: apikey.NewSet(keys), jwt: jwt}
 }
 
 // Disabled returns an Authenticator that lets every request see every series:
@@ -127,20 +125,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization, apiKey 
 	}
 }
 
-// apiKey finds the configured key whose hash is the presented key's,
-// comparing against every configured hash in constant time.
+// apiKey finds the configured key whose hash is the presented key's.
 func (a *Authenticator) apiKey(presented string) (Principal, error) {
-	sum := sha256.Sum256([]byte(presented))
-	match := -1
-	for i := range a.keys {
-		if subtle.ConstantTimeCompare(sum[:], a.keys[i].hash[:]) == 1 {
-			match = i
-		}
-	}
-	if match < 0 {
+	k, ok := a.keys.Lookup(presented)
+	if !ok {
 		return Principal{}, fail(Invalid, "unknown API key", nil)
 	}
-	k := &a.keys[match]
 	return Principal{Name: "key:" + k.Name, Scope: k.Scope}, nil
 }
 
@@ -161,28 +151,4 @@ func LooksLikeJWT(s string) bool {
 		}
 	}
 	return true
-}
-
-// scopeOf builds a Scope from configured or claimed lists: an empty list
-// leaves that dimension unrestricted; empty strings are refused, because an
-// empty prefix would match every parameter.
-func scopeOf(devices, prefixes []string) (scope.Scope, error) {
-	for _, list := range []struct {
-		name  string
-		items []string
-	}{{"devices", devices}, {"prefixes", prefixes}} {
-		for _, it := range list.items {
-			if it == "" {
-				return scope.Scope{}, fmt.Errorf("%s holds an empty string (leave the list empty to allow any)", list.name)
-			}
-		}
-	}
-	var d, p []string
-	if len(devices) > 0 {
-		d = devices
-	}
-	if len(prefixes) > 0 {
-		p = prefixes
-	}
-	return scope.Restrict(d, p), nil
 }

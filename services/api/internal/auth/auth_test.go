@@ -12,6 +12,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/sensorhub/sensorhub/db/apikey"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth/authtest"
 )
@@ -21,11 +22,11 @@ const (
 	keyAdmin = "key-of-the-admin-0123456789"
 )
 
-func testKeys(t *testing.T) []auth.Key {
+func testKeys(t *testing.T) []apikey.Key {
 	t.Helper()
-	keys, err := auth.ParseKeys([]byte(`[
-		{"name": "tenantA", "sha256": "` + auth.HashKey(keyA) + `", "devices": ["device.foo"], "prefixes": ["tenantA.", "parameter."]},
-		{"name": "admin", "sha256": "` + strings.ToUpper(auth.HashKey(keyAdmin)) + `"}
+	keys, err := apikey.ParseKeys([]byte(`[
+		{"name": "tenantA", "sha256": "` + apikey.HashKey(keyA) + `", "devices": ["device.foo"], "prefixes": ["tenantA.", "parameter."]},
+		{"name": "admin", "sha256": "` + strings.ToUpper(apikey.HashKey(keyAdmin)) + `"}
 	]`))
 	if err != nil {
 		t.Fatal(err)
@@ -39,34 +40,6 @@ func kindOf(err error) auth.Kind {
 		return ae.Kind
 	}
 	return 0
-}
-
-func TestParseKeys(t *testing.T) {
-	h := auth.HashKey("k")
-	for name, doc := range map[string]string{
-		"not JSON":        `tenantA:abc`,
-		"not an array":    `{"name": "a", "sha256": "` + h + `"}`,
-		"unknown field":   `[{"name": "a", "sha256": "` + h + `", "device": ["d"]}]`,
-		"no name":         `[{"sha256": "` + h + `"}]`,
-		"short hash":      `[{"name": "a", "sha256": "abcd"}]`,
-		"plaintext key":   `[{"name": "a", "sha256": "my-secret-key"}]`,
-		"name twice":      `[{"name": "a", "sha256": "` + h + `"}, {"name": "a", "sha256": "` + auth.HashKey("j") + `"}]`,
-		"hash twice":      `[{"name": "a", "sha256": "` + h + `"}, {"name": "b", "sha256": "` + strings.ToUpper(h) + `"}]`,
-		"empty prefix":    `[{"name": "a", "sha256": "` + h + `", "prefixes": [""]}]`,
-		"empty device":    `[{"name": "a", "sha256": "` + h + `", "devices": ["d", ""]}]`,
-		"trailing object": `[] []`,
-	} {
-		if _, err := auth.ParseKeys([]byte(doc)); err == nil {
-			t.Errorf("%s: accepted %s", name, doc)
-		}
-	}
-	keys := testKeys(t)
-	if len(keys) != 2 || keys[0].Name != "tenantA" || keys[0].Scope.IsAll() || !keys[1].Scope.IsAll() {
-		t.Fatalf("keys: %+v", keys)
-	}
-	if sc := keys[0].Scope; !sc.Allows("device.foo", "tenantA.x") || sc.Allows("device.bar", "tenantA.x") || sc.Allows("device.foo", "tenantB.x") {
-		t.Errorf("tenantA scope: %v", sc)
-	}
 }
 
 func TestAPIKeys(t *testing.T) {

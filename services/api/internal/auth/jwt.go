@@ -16,7 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // JWTConfig configures the verification of JWT bearer tokens.
@@ -165,7 +165,7 @@ func decodeScopeClaim(raw any) (scope.Scope, error) {
 	if err := dec.Decode(&c); err != nil || c == nil {
 		return scope.Scope{}, errors.New(`want {"devices": [...], "prefixes": [...]}`)
 	}
-	return scopeOf(c.Devices, c.Prefixes)
+	return scope.FromLists(c.Devices, c.Prefixes)
 }
 
 // invalidReason says, for the client, why a token was refused.

@@ -8,9 +8,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/sensorhub/sensorhub/db/ratelimit"
+	"github.com/sensorhub/sensorhub/db/scope"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
-	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
 )
 
 // Security schemes of the OpenAPI document.

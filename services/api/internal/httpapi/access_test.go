@@ -17,10 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db"
+	"github.com/sensorhub/sensorhub/db/apikey"
 	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/db/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth/authtest"
-	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 )
 
 // tenant is a caller of the access tests: its credential header and, written
@@ -76,9 +77,9 @@ func newAccessFixture(t *testing.T, pool *pgxpool.Pool, change func(*Deps, *Opti
 		{tenant{name: "barParameters", devices: []string{"device.bar"}, prefixes: []string{"parameter."}}, "key-bar-parameters-0123456789"},
 		{tenant{name: "admin"}, "key-admin-0123456789"},
 	}
-	var cfg []auth.KeyConfig
+	var cfg []apikey.KeyConfig
 	for i, k := range configured {
-		cfg = append(cfg, auth.KeyConfig{Name: k.name, SHA256: auth.HashKey(k.key), Devices: k.devices, Prefixes: k.prefixes})
+		cfg = append(cfg, apikey.KeyConfig{Name: k.name, SHA256: apikey.HashKey(k.key), Devices: k.devices, Prefixes: k.prefixes})
 		// Both headers are exercised.
 		if i%2 == 0 {
 			k.header = "X-API-Key: " + k.key
@@ -95,7 +96,7 @@ func newAccessFixture(t *testing.T, pool *pgxpool.Pool, change func(*Deps, *Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.ParseKeys(doc)
+	keys, err := apikey.ParseKeys(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func testCredentials(t *testing.T, pool *pgxpool.Pool) {
 		"wrong key":       {"Authorization: Bearer " + wrongKey},
 		"alg none":        {"Authorization: Bearer " + unsigned},
 		"JWT as API key":  {"X-API-Key: " + f.idp.Token(t, "c", authtest.Scope{}, nil)},
-		"key hash as key": {"X-API-Key: " + auth.HashKey("key-admin-0123456789")},
+		"key hash as key": {"X-API-Key: " + apikey.HashKey("key-admin-0123456789")},
 	}
 	for name, headers := range refused {
 		for _, path := range dataPaths {

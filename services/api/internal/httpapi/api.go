@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sensorhub/sensorhub/db/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
 	"github.com/sensorhub/sensorhub/services/api/internal/cursor"
 	"github.com/sensorhub/sensorhub/services/api/internal/docsui"
-	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/sensorhub/sensorhub/db/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/aggregate"
 	"github.com/sensorhub/sensorhub/services/api/internal/auth"
-	"github.com/sensorhub/sensorhub/services/api/internal/ratelimit"
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 

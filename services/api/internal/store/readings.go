@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // ReadingsQuery selects readings of one series in [From, To).

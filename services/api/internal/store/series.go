@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // Device summarises the in-scope series of one device.

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensorhub/sensorhub/db"
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // Errors callers map to responses.

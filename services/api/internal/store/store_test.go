@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/db/scope"
 	"github.com/sensorhub/sensorhub/db/seed"
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }

@@ -6,6 +6,7 @@ package scope
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,30 @@ func Restrict(devices, prefixes []string) Scope {
 		devices:   slices.Clone(devices),
 		prefixes:  slices.Clone(prefixes),
 	}
+}
+
+// FromLists builds a Scope from configured or claimed lists: an empty list
+// leaves that dimension unrestricted; empty strings are refused, because an
+// empty prefix would match every parameter.
+func FromLists(devices, prefixes []string) (Scope, error) {
+	for _, list := range []struct {
+		name  string
+		items []string
+	}{{"devices", devices}, {"prefixes", prefixes}} {
+		for _, it := range list.items {
+			if it == "" {
+				return Scope{}, fmt.Errorf("%s holds an empty string (leave the list empty to allow any)", list.name)
+			}
+		}
+	}
+	var d, p []string
+	if len(devices) > 0 {
+		d = devices
+	}
+	if len(prefixes) > 0 {
+		p = prefixes
+	}
+	return Restrict(d, p), nil
 }
 
 // IsAll reports whether s allows every series.

@@ -1,8 +1,13 @@
-package auth
+// Package apikey holds API keys as sensorhub's services configure them: a
+// name, the SHA-256 of the key (the configuration never holds a key itself)
+// and the scope of series the key reaches. The read API and the write
+// service parse the same format, so one key file serves both.
+package apikey
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,11 +15,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/sensorhub/sensorhub/services/api/internal/scope"
+	"github.com/sensorhub/sensorhub/db/scope"
 )
 
 // KeyConfig is one API key as configured: a JSON array of these is the value
-// of SENSORHUB_API_KEYS or the content of SENSORHUB_API_KEYS_FILE.
+// of SENSORHUB_API_KEYS (INGEST_WRITE_KEYS for the write service) or the
+// content of the file its _FILE variant names.
 //
 //	[{"name": "tenantA", "sha256": "<hex>", "devices": ["device.foo"], "prefixes": ["tenantA."]}]
 //
@@ -72,7 +78,7 @@ func ParseKeys(data []byte) ([]Key, error) {
 		if hashes[h] {
 			return nil, fmt.Errorf("%s: the same key hash is configured twice", where)
 		}
-		sc, err := scopeOf(c.Devices, c.Prefixes)
+		sc, err := scope.FromLists(c.Devices, c.Prefixes)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -82,4 +88,30 @@ func ParseKeys(data []byte) ([]Key, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// Set is a list of keys to look presented keys up in.
+type Set struct{ keys []Key }
+
+// NewSet returns the Set of keys.
+func NewSet(keys []Key) *Set { return &Set{keys: keys} }
+
+// Len returns how many keys s holds.
+func (s *Set) Len() int { return len(s.keys) }
+
+// Lookup finds the key whose hash is the presented key's, comparing against
+// every configured hash in constant time so that the time taken says
+// nothing about which hash came close.
+func (s *Set) Lookup(presented string) (Key, bool) {
+	sum := sha256.Sum256([]byte(presented))
+	match := -1
+	for i := range s.keys {
+		if subtle.ConstantTimeCompare(sum[:], s.keys[i].hash[:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return Key{}, false
+	}
+	return s.keys[match], true
 }
