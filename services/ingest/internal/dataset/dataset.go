@@ -1,10 +1,56 @@
-// Package dataset reads sensor readings from the three input formats sensorhub
-// ingests (the reference JSON document, NDJSON and CSV) and validates each
-// reading against what the store can hold, so that a loader sees only clean
-// readings plus an exact account, with its place in the file, of every reading
-// it has to reject.
+// Package dataset reads sensor readings from the four input formats sensorhub
+// ingests (the reference JSON document, NDJSON, CSV and InfluxDB line
+// protocol) and validates each reading against what the store can hold, so
+// that a loader sees only clean readings plus an exact account, with its place
+// in the file, of every reading it has to reject.
 //
 // A [Reader] streams: memory stays flat however large the input is.
+//
+// # InfluxDB line protocol
+//
+// Line protocol is read only when asked for ([LineProtocol]); detection never
+// picks it, because its lines hold no mark that tells them from CSV rows, and
+// a wrong guess would reject a whole file. Each line,
+//
+//	measurement[,tag_key=tag_value...] field_key=field_value[,field_key=field_value...] [timestamp]
+//
+// becomes one reading per field, in the order of the line's fields:
+//
+//   - device_id is the InfluxDB series key: the measurement, then the tags
+//     sorted by key (in byte order) as ,key=value, each escaped as line
+//     protocol escapes it (a comma or space in the measurement, a comma,
+//     equals sign or space in a tag key or value takes a backslash). It is
+//     exact and reversible: a series has the same id whatever the order of
+//     its tags in the input, and the id parses back into its measurement and
+//     tags. Without tags it is the measurement alone. So
+//     cpu,region=eu\ west,host=a usage=1 yields device_id
+//     cpu,host=a,region=eu\ west.
+//   - parameter is the field key, unescaped.
+//   - Float, integer (12i) and unsigned integer (12u) fields are numeric. An
+//     integer beyond ±2^53 that float64 cannot hold exactly is rejected, never
+//     rounded. String fields are text, in which \" and \\ stand for " and
+//     \ (and, as the decoder reads them, \n, \r and \t for a newline, a
+//     carriage return and a tab); boolean fields are the text "true" or
+//     "false".
+//   - The timestamp is an integer count of Options.Precision (nanoseconds by
+//     default, as InfluxDB's precision parameter) since the Unix epoch, in
+//     UTC (offset 0). A line without one takes Options.Now, read once when
+//     the Reader is made so that every such line of the input gets the same
+//     instant, truncated to the precision, as InfluxDB does, and to whole
+//     microseconds, the store's precision.
+//
+// The readings are then validated as in every other format, by the same
+// rules: a timestamp with sub-microsecond digits (1709814127315194001 in
+// nanoseconds) or outside the years 0001..9999 is rejected, as are ids and
+// texts beyond their bounds and numbers beyond ±1e100. Blank lines and
+// comment lines (whose first character other than a space or tab is #) are
+// skipped. A raw newline always ends a line, even inside quotes: line
+// protocol has none in values. A line that does not parse, whose series key
+// is invalid (such as a tag key given twice) or whose timestamp is rejected
+// costs one *RecordError for the whole line; a field whose key or value is
+// rejected (or whose key appeared before in the line) costs one for that
+// field alone, and the other fields of the line are read. Every reading and
+// reject of a line has the position of the line's start, and Raw is the line.
 package dataset
 
 import (
@@ -61,9 +107,13 @@ const (
 	Reference               // one JSON object keyed by device id, as in the sensor-target dataset
 	NDJSON                  // one JSON reading object per line
 	CSV                     // a header row, then one reading per row
+	// LineProtocol is InfluxDB line protocol, one point per line and one
+	// reading per field (see the package documentation). Detection never
+	// picks it: it is read only when asked for.
+	LineProtocol
 )
 
-var formatNames = [...]string{Auto: "auto", Reference: "reference", NDJSON: "ndjson", CSV: "csv"}
+var formatNames = [...]string{Auto: "auto", Reference: "reference", NDJSON: "ndjson", CSV: "csv", LineProtocol: "line"}
 
 // String returns the name ParseFormat accepts.
 func (f Format) String() string {
@@ -74,7 +124,8 @@ func (f Format) String() string {
 }
 
 // ParseFormat parses a format name as given to a --format flag: "auto",
-// "reference" (or "json"), "ndjson" (or "jsonl") and "csv", in any case.
+// "reference" (or "json"), "ndjson" (or "jsonl"), "csv" and "line" (or
+// "lineprotocol", "line-protocol", "influx"), in any case.
 func ParseFormat(s string) (Format, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "auto":
@@ -85,8 +136,10 @@ func ParseFormat(s string) (Format, error) {
 		return NDJSON, nil
 	case "csv":
 		return CSV, nil
+	case "line", "lineprotocol", "line-protocol", "influx":
+		return LineProtocol, nil
 	}
-	return Auto, fmt.Errorf("format %q: want auto, reference, ndjson or csv", s)
+	return Auto, fmt.Errorf("format %q: want auto, reference, ndjson, csv or line", s)
 }
 
 // MarshalText lets a Format be used with flag.TextVar and in text encodings.
@@ -105,6 +158,79 @@ func (f *Format) UnmarshalText(b []byte) error {
 		return err
 	}
 	*f = v
+	return nil
+}
+
+// Precision is the unit of line-protocol timestamps, named as InfluxDB's
+// precision parameter names it. The zero Precision, Nanosecond, is InfluxDB's
+// default, so that line protocol written for InfluxDB reads the same here.
+type Precision uint8
+
+// The precisions of line-protocol timestamps.
+const (
+	Nanosecond  Precision = iota // "ns"
+	Microsecond                  // "us"
+	Millisecond                  // "ms"
+	Second                       // "s"
+)
+
+var precisionNames = [...]string{Nanosecond: "ns", Microsecond: "us", Millisecond: "ms", Second: "s"}
+
+// String returns the name ParsePrecision accepts.
+func (p Precision) String() string {
+	if int(p) < len(precisionNames) {
+		return precisionNames[p]
+	}
+	return "Precision(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParsePrecision parses a precision as InfluxDB's precision parameter gives
+// it: "ns", "us", "ms" or "s", exactly. "" is the default, "ns", as an
+// omitted parameter is for InfluxDB.
+func ParsePrecision(s string) (Precision, error) {
+	switch s {
+	case "", "ns":
+		return Nanosecond, nil
+	case "us":
+		return Microsecond, nil
+	case "ms":
+		return Millisecond, nil
+	case "s":
+		return Second, nil
+	}
+	return Nanosecond, fmt.Errorf("precision %q: want ns, us, ms or s", s)
+}
+
+// Duration returns the length of one unit: time.Nanosecond for Nanosecond.
+func (p Precision) Duration() time.Duration {
+	switch p {
+	case Microsecond:
+		return time.Microsecond
+	case Millisecond:
+		return time.Millisecond
+	case Second:
+		return time.Second
+	}
+	return time.Nanosecond
+}
+
+// MarshalText lets a Precision be used with flag.TextVar and in text
+// encodings.
+func (p Precision) MarshalText() ([]byte, error) {
+	if int(p) >= len(precisionNames) {
+		return nil, fmt.Errorf("invalid precision %d", uint8(p))
+	}
+	return []byte(precisionNames[p]), nil
+}
+
+// UnmarshalText lets a Precision be set with flag.TextVar; it accepts what
+// ParsePrecision accepts.
+func (p *Precision) UnmarshalText(b []byte) error {
+	v, err := ParsePrecision(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
 	return nil
 }
 
@@ -173,7 +299,8 @@ type RecordError struct {
 	Field  string
 	Reason string
 	// Raw is the record as it appeared in the input: the JSON object, the
-	// NDJSON line or the CSV row, without its line ending; nil when the
+	// NDJSON line, the CSV row or the line-protocol line, without its line
+	// ending (every reading of a line-protocol line shares its line); nil when the
 	// rejected value is no record (a device key holding no array). Of a
 	// record longer than MaxRawBytes it holds the head, cut on a UTF-8 rune
 	// boundary, so it is always a prefix of the record in the input.
@@ -242,6 +369,14 @@ type Options struct {
 	MaxIDLen int
 	// MaxTextLen bounds text values in bytes (default 65536).
 	MaxTextLen int
+	// Precision is the unit of line-protocol timestamps (default
+	// nanoseconds); the other formats ignore it.
+	Precision Precision
+	// Now gives the instant of line-protocol lines without a timestamp; nil
+	// is time.Now. A line-protocol Reader calls it once, in NewReader, so
+	// that all such lines of one input share one instant, as the lines of
+	// one write do in InfluxDB; a fixed Now makes the readings reproducible.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -261,14 +396,16 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("MaxIDLen %d is negative", o.MaxIDLen)
 	case o.MaxTextLen < 0:
 		return o, fmt.Errorf("MaxTextLen %d is negative", o.MaxTextLen)
-	case o.Format > CSV:
+	case o.Format > LineProtocol:
 		return o, fmt.Errorf("unknown format %d", uint8(o.Format))
+	case o.Precision > Second:
+		return o, fmt.Errorf("unknown precision %d", uint8(o.Precision))
 	}
 	return o, nil
 }
 
-// maxRecordBytes bounds one record (an NDJSON line, the raw bytes kept for a
-// CSV row): room for the largest valid reading with every byte escaped, plus
+// maxRecordBytes bounds one record (an NDJSON or line-protocol line, the raw
+// bytes kept for a CSV row): room for the largest valid reading with every byte escaped, plus
 // slack for unknown members.
 func (o Options) maxRecordBytes() int {
 	return max(1<<20, 6*(2*o.MaxIDLen+o.MaxTextLen)+4096)

@@ -46,6 +46,9 @@ func hostileCases() []hostileCase {
 	refReading := `{"parameter":"p",` + ts + `,"value":1}`
 	refParam := `{"parameter":"` + id + `",` + ts + `,"value":1}`
 	csvNum := "d,p," + ts1 + "," + mib + ",numeric"
+	lpTime := "m v=1 " + mib[:512<<10]
+	lpTag := "m,t=" + id + " v=1"
+	lpField := "m " + id + "=1"
 	return []hostileCase{
 		{name: "reference nested 10,000 deep", in: `{"dev": [{"parameter": ` + deep, fatal: true,
 			line: 1, path: "/dev/0/", cut: "more segments)/0/0/0"},
@@ -66,6 +69,11 @@ func hostileCases() []hostileCase {
 		{name: "reference 100 KiB parameter", in: `{"d":[` + refParam + `]}`, record: refParam, line: 1, path: "/d/0"},
 		{name: "CSV 1 MiB numeric value", in: "device_id,parameter,timestamp,value,type\n" + csvNum + "\n", record: csvNum,
 			line: 2, cut: `aaaa…" (1,048,476 more bytes)`},
+		{name: "line protocol 512 KiB timestamp", format: dataset.LineProtocol, in: "m v=1 1709806927315194000\n" + lpTime + "\n", record: lpTime,
+			line: 2, cut: "more bytes)"},
+		{name: "line protocol 100 KiB tag value", format: dataset.LineProtocol, in: lpTag, record: lpTag, line: 1},
+		{name: "line protocol 100 KiB field key", format: dataset.LineProtocol, in: "# c\n" + lpField, record: lpField,
+			line: 2, cut: "€…\" (102,300 more bytes)"},
 		{name: "CSV 100 KiB column name", in: "device_id,parameter,timestamp,value," + id + "\n", fatal: true,
 			line: 1, cut: "€…\" (102,300 more bytes)"},
 	}

@@ -34,7 +34,8 @@ type Reader struct {
 // is the reference document, any other JSON object starts NDJSON, anything
 // else is CSV with its header in the first row; an empty object alone is an
 // empty reference document. It reads no further than that. Input that is
-// empty or only whitespace holds no readings.
+// empty or only whitespace holds no readings. Detection never picks
+// LineProtocol: it is read only when Options.Format asks for it.
 func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -63,10 +64,10 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		return fail(fmt.Errorf("read: %w", err))
 	}
 
-	// Forced NDJSON needs no look ahead: lines are parsed as they arrive, so
-	// a stream that stays open (a pipe, a tail) flows reading by reading
-	// instead of waiting for the detection window to fill.
-	if rd.format != NDJSON {
+	// Forced NDJSON and line protocol need no look ahead: lines are parsed
+	// as they arrive, so a stream that stays open (a pipe, a tail) flows
+	// reading by reading instead of waiting for the detection window to fill.
+	if rd.format != NDJSON && rd.format != LineProtocol {
 		empty, detected, err := rd.detect(br)
 		if err != nil {
 			return fail(err)
@@ -86,6 +87,8 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		rd.parse = newNDJSONParser(rd, br).next
 	case CSV:
 		rd.parse = newCSVParser(rd, br).next
+	case LineProtocol:
+		rd.parse = newLineProtocolParser(rd, br).next
 	}
 	return rd, nil
 }

@@ -122,6 +122,13 @@ func (c *checker) timestamp(s string) (time.Time, *fieldError) {
 		}
 		t = nt
 	}
+	return c.instant(t, s)
+}
+
+// instant checks that t, written s in the input, fits PostgreSQL's
+// timestamptz exactly, and returns it in the fixed zone of its offset. Every
+// format's timestamps pass here, so the rules are the same for all.
+func (c *checker) instant(t time.Time, s string) (time.Time, *fieldError) {
 	if y := t.Year(); y < 1 || y > 9999 {
 		return time.Time{}, reject("timestamp", quote(s)+": year outside 0001..9999")
 	}
@@ -167,10 +174,19 @@ func number(s string) (float64, *fieldError) {
 		return 0, reject("value", excerpt(s)+" is beyond float64 range")
 	case err != nil:
 		return 0, reject("value", quote(s)+" is not a number")
+	}
+	return checkNumber(f, s)
+}
+
+// checkNumber checks a parsed numeric value, written s in the input, against
+// what the store and its rollups hold. Every format's numbers pass here; s is
+// read only for the reason of a rejection.
+func checkNumber[S ~string | ~[]byte](f float64, s S) (float64, *fieldError) {
+	switch {
 	case math.IsNaN(f) || math.IsInf(f, 0):
-		return 0, reject("value", excerpt(s)+" is not finite")
+		return 0, reject("value", excerpt(string(s))+" is not finite")
 	case math.Abs(f) > MaxAbsNumber:
-		return 0, reject("value", excerpt(s)+" has a magnitude beyond 1e100, which aggregates cannot square without overflow")
+		return 0, reject("value", excerpt(string(s))+" has a magnitude beyond 1e100, which aggregates cannot square without overflow")
 	}
 	return f, nil
 }

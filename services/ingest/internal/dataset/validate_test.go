@@ -216,6 +216,7 @@ func TestParseFormat(t *testing.T) {
 	for in, want := range map[string]dataset.Format{
 		"": dataset.Auto, "auto": dataset.Auto, "reference": dataset.Reference, "JSON": dataset.Reference,
 		"ndjson": dataset.NDJSON, "jsonl": dataset.NDJSON, " CSV ": dataset.CSV,
+		"line": dataset.LineProtocol, "LineProtocol": dataset.LineProtocol, "line-protocol": dataset.LineProtocol, "Influx": dataset.LineProtocol,
 	} {
 		got, err := dataset.ParseFormat(in)
 		if err != nil || got != want {
@@ -225,7 +226,10 @@ func TestParseFormat(t *testing.T) {
 	if _, err := dataset.ParseFormat("xml"); err == nil {
 		t.Error("ParseFormat(xml) succeeded")
 	}
-	for _, f := range []dataset.Format{dataset.Auto, dataset.Reference, dataset.NDJSON, dataset.CSV} {
+	if _, err := dataset.ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), "csv or line") {
+		t.Errorf("ParseFormat(xml) error %v does not list line", err)
+	}
+	for _, f := range []dataset.Format{dataset.Auto, dataset.Reference, dataset.NDJSON, dataset.CSV, dataset.LineProtocol} {
 		var back dataset.Format
 		text, err := f.MarshalText()
 		if err != nil || back.UnmarshalText(text) != nil || back != f || f.String() != string(text) {
