@@ -103,7 +103,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, readings []Reading) error {
 		if err != nil {
 			return fmt.Errorf("series counts: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`); err != nil {
+		if err := db.BumpDatasetVersion(ctx, tx); err != nil {
 			return fmt.Errorf("dataset version: %w", err)
 		}
 		if flavor == db.FlavorPostgres {

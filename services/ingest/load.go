@@ -17,11 +17,10 @@ import (
 
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
-	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/metrics"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/pipeline"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/progress"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/rejects"
-	"github.com/sensorhub/sensorhub/services/ingest/internal/rollup"
 )
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -41,7 +40,11 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	dopts := dataset.Options{Format: format, MaxDecompressedBytes: cfg.MaxDecompressed}
+	precision, err := dataset.ParsePrecision(cfg.Precision)
+	if err != nil {
+		return fmt.Errorf("%w: -precision: %v", errUsage, err)
+	}
+	dopts := dataset.Options{Format: format, Precision: precision, MaxDecompressedBytes: cfg.MaxDecompressed}
 	if cfg.NaiveTZ != "" {
 		loc, err := time.LoadLocation(cfg.NaiveTZ)
 		if err != nil {
@@ -50,18 +53,13 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		dopts.NaiveZone = loc
 	}
 
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := connect(ctx, cfg.DatabaseURL, cfg.Workers+2)
 	if err != nil {
-		return fmt.Errorf("%w: DATABASE_URL: %v", errUsage, err)
-	}
-	poolCfg.MaxConns = int32(cfg.Workers + 2)
-	logger.Info("ingest starting", "database", redact(poolCfg), "workers", cfg.Workers, "batch_size", cfg.BatchSize,
-		"on_duplicate", cfg.OnDuplicate, "dry_run", cfg.DryRun, "files", len(cfg.Files))
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer pool.Close()
+	logger.Info("ingest starting", "database", pipeline.Redact(pool), "workers", cfg.Workers, "batch_size", cfg.BatchSize,
+		"on_duplicate", cfg.OnDuplicate, "dry_run", cfg.DryRun, "files", len(cfg.Files))
 
 	rej := &lazyRejects{path: cfg.RejectsPath}
 	defer rej.Close()
@@ -114,7 +112,10 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 	}
 	var rollupNote string
 	if runErr == nil && !cfg.DryRun {
-		rollupNote, runErr = finishRollups(ctx, cfg, pool, counters, logger)
+		rollupNote, runErr = pipeline.Finish(ctx, pool, pipeline.FinishOptions{
+			Wait: cfg.Rollups == rollupsWait, Workers: cfg.Workers,
+			Changed: counters.Inserted.Load()+counters.Updated.Load() > 0,
+		}, logger)
 	}
 	if err := rej.Close(); err != nil && runErr == nil {
 		runErr = err
@@ -141,58 +142,6 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 		return fmt.Errorf("%w: %d (see %s)", errRejects, counters.Rejected.Load(), cfg.RejectsPath)
 	}
 	return nil
-}
-
-const bumpVersionSQL = `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`
-
-// finishRollups refreshes the rollups of what the run loaded (-rollups wait)
-// or leaves them pending for the background (defer), then moves the dataset
-// version. Deferring keeps every answer exact: the API serves a range that is
-// still pending from the raw readings. It returns the summary's rollup line.
-func finishRollups(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *copyload.Counters, logger *slog.Logger) (string, error) {
-	changed := counters.Inserted.Load()+counters.Updated.Load() > 0
-	var note string
-	if cfg.Rollups == rollupsWait {
-		refreshStart := time.Now()
-		var ranges []rollup.Range
-		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "refresh rollups", func() (err error) {
-			ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
-			return err
-		})
-		if err != nil {
-			return "", err
-		}
-		took := time.Since(refreshStart).Round(time.Millisecond)
-		logger.Info("rollups refreshed", "ranges", len(ranges), "duration", took)
-		note = fmt.Sprintf("rollups: %d pending ranges refreshed in %s", len(ranges), took)
-		changed = changed || len(ranges) > 0
-	} else {
-		// Coalesce leaves one row per island of ranges, as Pending would
-		// merge them: its count is the summary's.
-		var pending int64
-		err := dbretry.Idempotent(ctx, dbretry.Default, logger, "merge pending rollup ranges", func() (err error) {
-			pending, err = rollup.Coalesce(ctx, pool)
-			return err
-		})
-		if err != nil {
-			return "", err
-		}
-		by, err := rollup.Materializer(ctx, pool)
-		if err != nil {
-			return "", err
-		}
-		logger.Info("rollups deferred", "pending_ranges", pending, "materialized_by", by)
-		note = fmt.Sprintf("rollups: %d pending ranges left to %s; until then the API answers them from the raw readings "+
-			"(caught up when sensorhub_rollup_pending_ranges is 0)", pending, by)
-	}
-	// The version feeds the API's cache validators: change it only when the
-	// data changed.
-	if changed {
-		if _, err := pool.Exec(ctx, bumpVersionSQL); err != nil {
-			return note, fmt.Errorf("record dataset version: %w", err)
-		}
-	}
-	return note, nil
 }
 
 func loadOne(ctx context.Context, loader *copyload.Loader, name string, stdin io.Reader, counters *copyload.Counters,
@@ -281,10 +230,13 @@ func (l *lazyRejects) Close() error {
 	return err
 }
 
-// redact renders the connection target without its password, for logs.
-func redact(c *pgxpool.Config) string {
-	cc := c.ConnConfig
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", cc.User, cc.Host, cc.Port, cc.Database)
+// connect is pipeline.Connect with a malformed DATABASE_URL reported as a
+// usage error.
+func connect(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return nil, fmt.Errorf("%w: DATABASE_URL: %v", errUsage, err)
+	}
+	return pipeline.Connect(ctx, url, maxConns)
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -6,12 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
-	"github.com/sensorhub/sensorhub/services/ingest/internal/rollup"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/pipeline"
 )
 
 func runRefresh(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -23,28 +19,15 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := connect(ctx, cfg.DatabaseURL, cfg.Workers+1)
 	if err != nil {
-		return fmt.Errorf("%w: DATABASE_URL: %v", errUsage, err)
-	}
-	poolCfg.MaxConns = int32(cfg.Workers + 1)
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer pool.Close()
-
-	start := time.Now()
-	var ranges []rollup.Range
-	err = dbretry.Idempotent(ctx, dbretry.Default, logger, "refresh rollups", func() (err error) {
-		ranges, err = rollup.Refresh(ctx, pool, cfg.Workers)
-		return err
-	})
+	took, n, err := pipeline.RefreshAll(ctx, pool, cfg.Workers, logger.With("database", pipeline.Redact(pool)))
 	if err != nil {
 		return err
 	}
-	took := time.Since(start).Round(time.Millisecond)
-	logger.Info("rollups refreshed", "database", redact(poolCfg), "ranges", len(ranges), "duration", took)
-	fmt.Fprintf(stdout, "rollups: %d pending ranges refreshed in %s\n", len(ranges), took)
+	fmt.Fprintf(stdout, "rollups: %d pending ranges refreshed in %s\n", n, took)
 	return nil
 }

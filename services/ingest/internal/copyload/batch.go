@@ -1,7 +1,6 @@
 package copyload
 
 import (
-	"slices"
 	"time"
 
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
@@ -64,35 +63,9 @@ type seriesDelta struct {
 // deltas summarises the batch per series, sorted by id so that concurrent
 // transactions lock series rows in the same order and cannot deadlock.
 func (b *batch) deltas() seriesDelta {
-	type acc struct {
-		n      int64
-		lo, hi time.Time
-	}
-	m := make(map[int32]*acc)
+	m := spans{}
 	for i, id := range b.series {
-		a, ok := m[id]
-		if !ok {
-			m[id] = &acc{n: 1, lo: b.times[i], hi: b.times[i]}
-			continue
-		}
-		a.n++
-		if b.times[i].Before(a.lo) {
-			a.lo = b.times[i]
-		}
-		if b.times[i].After(a.hi) {
-			a.hi = b.times[i]
-		}
+		m.add(id, 1, b.times[i], b.times[i])
 	}
-	var d seriesDelta
-	for id := range m {
-		d.ids = append(d.ids, id)
-	}
-	slices.Sort(d.ids)
-	for _, id := range d.ids {
-		a := m[id]
-		d.counts = append(d.counts, a.n)
-		d.los = append(d.los, a.lo)
-		d.his = append(d.his, a.hi)
-	}
-	return d
+	return m.deltas()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
 )
 
@@ -27,11 +28,6 @@ FROM unnest($1::integer[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) A
 WHERE s.series_id = d.id AND d.n > 0`
 
 const pendingSQL = `INSERT INTO sensorhub.rollup_pending (lo, hi) VALUES ($1, $2)`
-
-// Every batch that changes readings changes the dataset version in its own
-// transaction, so the API's cache validators never outlive data that a
-// killed run committed. (The run bumps it once more after the rollups.)
-const bumpVersionSQL = `UPDATE sensorhub.dataset_state SET version = version + 1, loaded_at = now()`
 
 // Batches commit without waiting for their WAL flush: a batch lost to a
 // server crash is simply copied again by the next run, and the run's last
@@ -131,8 +127,10 @@ func (w *writer) copyDirect(ctx context.Context, b *batch) (batchOutcome, error)
 		if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
 			return fmt.Errorf("record rollup range: %w", err)
 		}
-		if _, err := tx.Exec(ctx, bumpVersionSQL); err != nil {
-			return fmt.Errorf("bump dataset version: %w", err)
+		// In the batch's own transaction, so that the API's validators
+		// never outlive data a killed run committed.
+		if err := db.BumpDatasetVersion(ctx, tx); err != nil {
+			return err
 		}
 		out.inserted = n
 		return nil
@@ -201,8 +199,8 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 			if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
 				return fmt.Errorf("record rollup range: %w", err)
 			}
-			if _, err := tx.Exec(ctx, bumpVersionSQL); err != nil {
-				return fmt.Errorf("bump dataset version: %w", err)
+			if err := db.BumpDatasetVersion(ctx, tx); err != nil {
+				return err
 			}
 		}
 		return nil
