@@ -30,9 +30,10 @@ FUZZTIME ?= 5s
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## openapi: regenerate openapi-3.0.yaml from the code
+## openapi: regenerate openapi-3.0.yaml (read API) and openapi-write-3.0.yaml (write API) from the code
 openapi:
 	go run ./services/api openapi -o openapi-3.0.yaml
+	go run ./services/ingest openapi -o openapi-write-3.0.yaml
 
 ## bench-ingest: the ingest benchmark (bench/ingest.sh; FLAVOR, POINTS, ... as docs/benchmarks.md says)
 bench-ingest:

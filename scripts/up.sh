@@ -71,6 +71,8 @@ re='"timestamp"[[:space:]]*:[[:space:]]*"([0-9]{4}-[0-9]{2}-[0-9]{2})'
 next=$(date -u -d "$day + 1 day" +%F 2>/dev/null || echo "$day")
 port=${SENSORHUB_API_ADDR:-:8080}
 port=${port##*:}
+wport=${INGEST_SERVE_ADDR:-:8081}
+wport=${wport##*:}
 {
   echo "==> try (device $device, parameter $parameter):"
   echo "  curl -s localhost:$port/v1/devices"
@@ -78,8 +80,15 @@ port=${port##*:}
   echo "  curl -s 'localhost:$port/v1/aggregates?device_id=$device&parameter=$parameter&from=${day}T00:00:00Z&to=${next}T00:00:00Z&bucket=1h&agg=count,avg'"
   echo "  curl -s 'localhost:$port/api/v1/core/process_request?device_id=$device&limit=2'"
   echo "  open http://localhost:$port/docs"
+  echo "  curl -s localhost:$wport/v1/write -H 'Content-Type: application/x-ndjson' --data-binary '{\"device_id\":\"$device\",\"parameter\":\"pushed\",\"timestamp\":\"$(date -u +%FT%TZ)\",\"value\":1}'"
 } >&2
+# The write service beside the API, stopped with it (Ctrl-C reaches the
+# whole process group; the trap covers the API exiting on its own).
+echo "==> serving the write API on ${INGEST_SERVE_ADDR:-:8081} (no write keys: development only)" >&2
+INGEST_AUTH=${INGEST_AUTH:-off} DATABASE_URL=$ingest_dsn bin/ingest serve &
+writer=$!
+trap 'kill "$writer" 2>/dev/null || true' EXIT
 echo "==> serving the API on ${SENSORHUB_API_ADDR:-:8080} (Ctrl-C stops it; 'make down' stops PostgreSQL)" >&2
 # Local development only: no API keys (the API logs a warning saying so).
 # Export SENSORHUB_AUTH=on and SENSORHUB_API_KEYS to try authentication.
-SENSORHUB_AUTH=${SENSORHUB_AUTH:-off} DATABASE_URL=$api_dsn exec bin/api
+SENSORHUB_AUTH=${SENSORHUB_AUTH:-off} DATABASE_URL=$api_dsn bin/api

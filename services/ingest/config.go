@@ -16,6 +16,7 @@ import (
 type loadConfig struct {
 	DatabaseURL     string
 	Format          string
+	Precision       string
 	Workers         int
 	BatchSize       int
 	OnDuplicate     string
@@ -48,7 +49,10 @@ Input formats (-format), gzip-compressed input read transparently:
   ndjson     one {"device_id", "parameter", "timestamp", "value"[, "type"]} per line;
              from - (stdin), lines are loaded as they arrive
   csv        header device_id,parameter,timestamp,value[,type]
-  auto       detect each file's format from its content (the default)
+  line       InfluxDB line protocol: the series key (measurement and sorted
+             tags) is the device, each field a parameter (-precision)
+  auto       detect each file's format from its content (the default; never
+             picks line)
 
 Exit status:
   %d  every reading loaded or skipped as a duplicate
@@ -62,7 +66,8 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
-	fs.StringVar(&c.Format, "format", envOr(getenv, "INGEST_FORMAT", "auto"), "input format: auto, reference, ndjson or csv (env INGEST_FORMAT)")
+	fs.StringVar(&c.Format, "format", envOr(getenv, "INGEST_FORMAT", "auto"), "input format: auto, reference, ndjson, csv or line (InfluxDB line protocol, never detected) (env INGEST_FORMAT)")
+	fs.StringVar(&c.Precision, "precision", envOr(getenv, "INGEST_PRECISION", "ns"), "unit of line protocol timestamps: ns, us, ms or s (env INGEST_PRECISION)")
 	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "parallel COPY connections (env INGEST_WORKERS)")
 	fs.IntVar(&c.BatchSize, "batch-size", envInt(getenv, "INGEST_BATCH_SIZE", 50000, &envErr), "readings per transaction; larger batches amortise each commit (env INGEST_BATCH_SIZE)")
 	fs.StringVar(&c.OnDuplicate, "on-duplicate", envOr(getenv, "INGEST_ON_DUPLICATE", "skip"), "a reading whose series and time are stored: skip or overwrite (env INGEST_ON_DUPLICATE)")
@@ -145,6 +150,103 @@ Flags:
 	return c, nil
 }
 
+// serveConfig is every setting of `ingest serve`; the README's table lists
+// them.
+type serveConfig struct {
+	DatabaseURL     string
+	Addr            string
+	Auth            string
+	WriteKeys       string // the JSON array itself (INGEST_WRITE_KEYS)
+	WriteKeysFile   string
+	RateLimit       float64
+	RateBurst       int
+	MaxBodyBytes    int64
+	MaxDecompressed int64
+	MaxReadings     int64
+	MaxListed       int
+	MaxInFlight     int
+	Wait            time.Duration
+	GroupWait       time.Duration
+	GroupReadings   int
+	RefreshInterval time.Duration
+	NaiveTZ         string
+	ShutdownTimeout time.Duration
+	LogFormat       string
+}
+
+// The two settings of -auth.
+const (
+	authOn  = "on"
+	authOff = "off"
+)
+
+func parseServeConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (serveConfig, error) {
+	c := serveConfig{}
+	var envErr error
+	fs := flag.NewFlagSet("ingest serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: ingest serve [flags]
+
+Serves the write API: POST /v1/write takes readings as NDJSON, CSV, the
+reference document or InfluxDB line protocol (gzip ok), validates them as
+ingest load does and answers once the accepted ones are committed. Pushes
+arriving together share a transaction (group commit). Also serves /healthz,
+/readyz, /metrics and /openapi.yaml. Exit status: 0 after a clean shutdown
+(SIGTERM or SIGINT), 1 failure, 2 usage.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string, a member of sensorhub_writer (env DATABASE_URL)")
+	fs.StringVar(&c.Addr, "addr", envOr(getenv, "INGEST_SERVE_ADDR", ":8081"), "listen address (env INGEST_SERVE_ADDR)")
+	fs.StringVar(&c.Auth, "auth", envOr(getenv, "INGEST_AUTH", authOn), "on: a write API key is required; off: anyone may write any series (development only) (env INGEST_AUTH)")
+	fs.StringVar(&c.WriteKeysFile, "write-keys-file", getenv("INGEST_WRITE_KEYS_FILE"), "file of write API keys, a JSON array of {name, sha256, devices, prefixes} (env INGEST_WRITE_KEYS_FILE; or the array itself in INGEST_WRITE_KEYS)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", envFloat(getenv, "INGEST_RATE_LIMIT", 0, &envErr), "average pushes per second per key; 0: no limit (env INGEST_RATE_LIMIT)")
+	fs.IntVar(&c.RateBurst, "rate-burst", envInt(getenv, "INGEST_RATE_BURST", 0, &envErr), "pushes a key may send at once; 0: the rate rounded up, at least 1 (env INGEST_RATE_BURST)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt(getenv, "INGEST_MAX_BODY_BYTES", 16<<20, &envErr)), "bound on a push's body as sent (env INGEST_MAX_BODY_BYTES)")
+	fs.Int64Var(&c.MaxDecompressed, "max-decompressed-bytes", int64(envInt(getenv, "INGEST_MAX_DECOMPRESSED_BYTES", 64<<20, &envErr)), "bound on a gzip body once inflated (env INGEST_MAX_DECOMPRESSED_BYTES)")
+	fs.Int64Var(&c.MaxReadings, "max-readings", int64(envInt(getenv, "INGEST_MAX_READINGS", 100_000, &envErr)), "bound on the readings of one push; larger bodies get 413 (env INGEST_MAX_READINGS)")
+	fs.IntVar(&c.MaxListed, "max-listed-rejects", envInt(getenv, "INGEST_MAX_LISTED_REJECTS", 100, &envErr), "rejected readings listed in an answer; all are counted (env INGEST_MAX_LISTED_REJECTS)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", envInt(getenv, "INGEST_MAX_IN_FLIGHT", 32, &envErr), "pushes parsed or waiting at once; with -max-readings it bounds memory (env INGEST_MAX_IN_FLIGHT)")
+	fs.DurationVar(&c.Wait, "write-wait", envDuration(getenv, "INGEST_WRITE_WAIT", 10*time.Second, &envErr), "how long a push waits for a slot and its commit before 503 with Retry-After (env INGEST_WRITE_WAIT)")
+	fs.DurationVar(&c.GroupWait, "group-wait", envDuration(getenv, "INGEST_GROUP_WAIT", 5*time.Millisecond, &envErr), "how long a commit waits for other pushes to share its transaction (env INGEST_GROUP_WAIT)")
+	fs.IntVar(&c.GroupReadings, "group-readings", envInt(getenv, "INGEST_GROUP_READINGS", 50_000, &envErr), "readings that end a group early (env INGEST_GROUP_READINGS)")
+	fs.DurationVar(&c.RefreshInterval, "refresh-interval", envDuration(getenv, "INGEST_REFRESH_INTERVAL", time.Second, &envErr), "materialize pushed ranges' rollups at most this often; answers are exact before it (env INGEST_REFRESH_INTERVAL)")
+	fs.StringVar(&c.NaiveTZ, "naive-tz", getenv("INGEST_NAIVE_TZ"), "IANA zone for timestamps without an offset; empty rejects them (env INGEST_NAIVE_TZ)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration(getenv, "INGEST_SHUTDOWN_TIMEOUT", 20*time.Second, &envErr), "on SIGTERM, how long pushes in flight may take to finish (env INGEST_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.LogFormat, "log-format", envOr(getenv, "LOG_FORMAT", "auto"), "log format: auto (text on a terminal, JSON otherwise), text or json (env LOG_FORMAT)")
+	hideEnvDefault(fs, "database-url", "DATABASE_URL", getenv)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return c, err
+	}
+	if envErr != nil {
+		return c, envErr
+	}
+	c.WriteKeys = getenv("INGEST_WRITE_KEYS")
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("%w: ingest serve takes no arguments, got %q", errUsage, fs.Args())
+	case c.DatabaseURL == "":
+		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
+	case c.Auth != authOn && c.Auth != authOff:
+		return c, fmt.Errorf("%w: -auth (INGEST_AUTH) must be on or off, not %q", errUsage, c.Auth)
+	case c.Auth == authOn && c.WriteKeys == "" && c.WriteKeysFile == "":
+		return c, fmt.Errorf("%w: -auth on needs write keys: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE (hashes from `api hashkey`), or -auth off for development", errUsage)
+	case c.WriteKeys != "" && c.WriteKeysFile != "":
+		return c, fmt.Errorf("%w: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE, not both", errUsage)
+	case c.RateLimit < 0 || c.RateBurst < 0:
+		return c, fmt.Errorf("%w: -rate-limit and -rate-burst must not be negative", errUsage)
+	case c.MaxBodyBytes <= 0 || c.MaxDecompressed <= 0 || c.MaxReadings <= 0 || c.MaxInFlight <= 0 || c.GroupReadings <= 0:
+		return c, fmt.Errorf("%w: the -max-* bounds and -group-readings must be positive", errUsage)
+	case c.MaxListed < 0:
+		return c, fmt.Errorf("%w: -max-listed-rejects must not be negative", errUsage)
+	case c.Wait <= 0 || c.GroupWait <= 0 || c.RefreshInterval <= 0:
+		return c, fmt.Errorf("%w: -write-wait, -group-wait and -refresh-interval must be positive", errUsage)
+	}
+	return c, nil
+}
+
 func envOr(getenv func(string) string, key, def string) string {
 	if v := getenv(key); v != "" {
 		return v
@@ -164,4 +266,30 @@ func envInt(getenv func(string) string, key string, def int, bad *error) int {
 		*bad = fmt.Errorf("%w: %s=%q is not an integer", errUsage, key, v)
 	}
 	return n
+}
+
+// envFloat reads a number default from the environment.
+func envFloat(getenv func(string) string, key string, def float64, bad *error) float64 {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil && *bad == nil {
+		*bad = fmt.Errorf("%w: %s=%q is not a number", errUsage, key, v)
+	}
+	return f
+}
+
+// envDuration reads a duration default such as 5ms or 10s.
+func envDuration(getenv func(string) string, key string, def time.Duration, bad *error) time.Duration {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && *bad == nil {
+		*bad = fmt.Errorf("%w: %s=%q is not a duration (such as 500ms or 10s)", errUsage, key, v)
+	}
+	return d
 }

@@ -1,4 +1,5 @@
 // Command ingest loads sensor readings into sensorhub's database (`load`),
+// serves the write API that takes pushed readings over HTTP (`serve`),
 // materializes the rollups loads left pending (`refresh`) and writes synthetic
 // datasets (`gen`).
 //
@@ -65,10 +66,12 @@ func exitCode(err error, stderr io.Writer) int {
 const usage = `usage:
   ingest load [flags] FILE...|-   load readings (reference JSON, NDJSON or CSV; gzip ok)
   ingest refresh [flags]          materialize the rollups loads left pending
+  ingest serve [flags]            serve the write API (POST /v1/write) on :8081
+  ingest openapi [-o FILE]        write the write API's OpenAPI 3.0.3 document
   ingest gen [flags]              write a synthetic dataset
   ingest version                  print the build's version (also --version)
   ingest help                     print this help (also -h, --help)
-Run "ingest load -h", "ingest refresh -h" or "ingest gen -h" for flags.`
+Every command takes -h for its flags.`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -79,6 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runLoad(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "refresh":
 		return runRefresh(ctx, args[1:], getenv, stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "openapi":
+		return writeOpenAPI(args[1:], stdout, stderr)
 	case "gen":
 		return runGen(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

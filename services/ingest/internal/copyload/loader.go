@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,6 +124,7 @@ type Loader struct {
 	pool    *pgxpool.Pool
 	opts    options
 	catalog *catalog.Catalog
+	catMu   sync.Mutex // serializes Prepare's use of catalog; Load has one reader per file
 	parts   *partitions
 }
 

@@ -1,0 +1,395 @@
+package copyload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/db"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/dbretry"
+)
+
+// Outcome is what committing one Submission did.
+type Outcome struct {
+	Inserted, Duplicates, Updated int64
+}
+
+// ErrBusy reports a submission that could not be committed within its
+// context's deadline: the queue was full or the database slow or down. The
+// client may send it again; readings committed meanwhile are then duplicates.
+var ErrBusy = errors.New("the write queue did not commit in time")
+
+// GroupOptions tune a Committer.
+type GroupOptions struct {
+	// Mode is what the committer does with readings stored already.
+	Mode Mode
+	// MaxWait is how long the first submission of a group waits for others
+	// to share its transaction (default 5 ms).
+	MaxWait time.Duration
+	// MaxReadings ends a group early once it holds this many readings
+	// (default 50,000, the job's batch size).
+	MaxReadings int
+	// Queue bounds the submissions waiting for a group (default 256).
+	Queue int
+	// OnCommit, when set, is called after each group's commit with its
+	// size, on the committer's goroutine.
+	OnCommit func(GroupStats)
+}
+
+// GroupStats describe one committed group, for metrics.
+type GroupStats struct {
+	Submissions, Readings int
+	Inserted              int64
+	Took                  time.Duration
+}
+
+// Committer writes submissions in group transactions: submissions arriving
+// within MaxWait of each other share one transaction, and so one WAL flush,
+// which is what a small write costs most. Each transaction commits
+// synchronously, so a submission is acknowledged only once it is durable.
+type Committer struct {
+	l      *Loader
+	opts   GroupOptions
+	queue  chan *pending
+	queued atomic.Int64 // readings waiting, for the queue-depth gauge
+}
+
+type pending struct {
+	ctx  context.Context
+	sub  *Submission
+	done chan result // buffered: the committer never blocks on a gone client
+}
+
+type result struct {
+	out Outcome
+	err error
+}
+
+// NewCommitter returns a Committer writing with l's pool and retry policy. Run must be running for Commit to return.
+func NewCommitter(l *Loader, opts GroupOptions) *Committer {
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 5 * time.Millisecond
+	}
+	if opts.MaxReadings <= 0 {
+		opts.MaxReadings = 50_000
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 256
+	}
+	return &Committer{l: l, opts: opts, queue: make(chan *pending, opts.Queue)}
+}
+
+// Queued returns how many readings wait for a group.
+func (c *Committer) Queued() int64 { return c.queued.Load() }
+
+// Commit queues sub and waits until its group committed. It returns ErrBusy
+// when ctx ends first; a submission whose context ended before its group
+// started is dropped, one whose group was already writing may still commit.
+func (c *Committer) Commit(ctx context.Context, sub *Submission) (Outcome, error) {
+	if sub.Len() == 0 {
+		return Outcome{}, nil
+	}
+	p := &pending{ctx: ctx, sub: sub, done: make(chan result, 1)}
+	select {
+	case c.queue <- p:
+		c.queued.Add(int64(sub.Len()))
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+	}
+	select {
+	case r := <-p.done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+	}
+}
+
+// Run commits groups until ctx ends, then fails what is still queued.
+func (c *Committer) Run(ctx context.Context) {
+	w := &writer{pool: c.l.pool, mode: c.opts.Mode, retry: c.l.opts.retry, logger: c.l.opts.logger}
+	defer w.release()
+	for {
+		var first *pending
+		select {
+		case first = <-c.queue:
+		case <-ctx.Done():
+			c.drain(ctx)
+			return
+		}
+		group := c.gather(ctx, first)
+		c.commitGroup(ctx, w, group)
+	}
+}
+
+// gather collects submissions for MaxWait after the first, or until the
+// group is full.
+func (c *Committer) gather(ctx context.Context, first *pending) []*pending {
+	group := []*pending{first}
+	n := first.sub.Len()
+	timer := time.NewTimer(c.opts.MaxWait)
+	defer timer.Stop()
+	for n < c.opts.MaxReadings {
+		select {
+		case p := <-c.queue:
+			group = append(group, p)
+			n += p.sub.Len()
+		case <-timer.C:
+			return group
+		case <-ctx.Done():
+			return group
+		}
+	}
+	return group
+}
+
+func (c *Committer) drain(ctx context.Context) {
+	for {
+		select {
+		case p := <-c.queue:
+			c.queued.Add(-int64(p.sub.Len()))
+			p.done <- result{err: fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))}
+		default:
+			return
+		}
+	}
+}
+
+func (c *Committer) commitGroup(ctx context.Context, w *writer, group []*pending) {
+	live := group[:0]
+	for _, p := range group {
+		c.queued.Add(-int64(p.sub.Len()))
+		if p.ctx.Err() != nil {
+			// Its client has its 503 already: writing it now would commit
+			// readings nobody will be told about.
+			p.done <- result{err: fmt.Errorf("%w: %w", ErrBusy, context.Cause(p.ctx))}
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	subs := make([]*Submission, len(live))
+	all := newBatch(nil, 0)
+	for i, p := range live {
+		subs[i] = p.sub
+		all.merge(p.sub.b)
+	}
+	start := time.Now()
+	var outs []Outcome
+	err := dbretry.Idempotent(ctx, c.l.opts.retry, c.l.opts.logger, "commit pushed readings", func() error {
+		if err := c.l.parts.ensure(ctx, c.l.pool, all.times); err != nil {
+			return err
+		}
+		err := w.acquire(ctx)
+		if err == nil {
+			outs, err = w.writeGroup(ctx, all, subs)
+		}
+		if dbretry.Transient(err) {
+			w.discard()
+		}
+		return err
+	})
+	if err != nil {
+		for _, p := range live {
+			p.done <- result{err: fmt.Errorf("commit %d readings: %w", p.sub.Len(), err)}
+		}
+		return
+	}
+	var inserted int64
+	cnt := c.l.opts.counters
+	for i, p := range live {
+		o := outs[i]
+		inserted += o.Inserted
+		cnt.Inserted.Add(o.Inserted)
+		cnt.Duplicates.Add(o.Duplicates)
+		cnt.Updated.Add(o.Updated)
+		p.done <- result{out: o}
+	}
+	cnt.Batches.Add(1)
+	if c.opts.OnCommit != nil {
+		c.opts.OnCommit(GroupStats{Submissions: len(live), Readings: all.len(), Inserted: inserted, Took: time.Since(start)})
+	}
+}
+
+// spans sums, per series, what staged inserts report: how many readings
+// went in and the time range they cover.
+type spans map[int32]*span
+
+type span struct {
+	n      int64
+	lo, hi time.Time
+}
+
+func (m spans) add(id int32, n int64, lo, hi time.Time) {
+	a, ok := m[id]
+	if !ok {
+		m[id] = &span{n: n, lo: lo, hi: hi}
+		return
+	}
+	a.n += n
+	if lo.Before(a.lo) {
+		a.lo = lo
+	}
+	if hi.After(a.hi) {
+		a.hi = hi
+	}
+}
+
+// deltas returns the sums sorted by series id, the order series rows are
+// locked in.
+func (m spans) deltas() seriesDelta {
+	var d seriesDelta
+	for id := range m {
+		d.ids = append(d.ids, id)
+	}
+	slices.Sort(d.ids)
+	for _, id := range d.ids {
+		a := m[id]
+		d.counts = append(d.counts, a.n)
+		d.los = append(d.los, a.lo)
+		d.his = append(d.his, a.hi)
+	}
+	return d
+}
+
+// merge appends o's readings to b.
+func (b *batch) merge(o *batch) {
+	for i := range o.series {
+		b.add(o.series[i], o.times[i], o.offsets[i], o.nums[i], o.texts[i], o.isText[i])
+	}
+}
+
+// writeGroup commits the group's readings in one synchronous transaction and
+// returns each submission's outcome. New readings go straight into the table
+// with one COPY; when some exist already, each submission runs through the
+// staging table in turn, so that its counts are its own and a reading sent
+// twice in one group counts as inserted once and then as a duplicate.
+func (w *writer) writeGroup(ctx context.Context, all *batch, subs []*Submission) ([]Outcome, error) {
+	outs := make([]Outcome, len(subs))
+	if w.mode == ModeSkip {
+		err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
+			if _, err := copyBinary(ctx, tx, "sensorhub.readings", all, &w.buf); err != nil {
+				return fmt.Errorf("copy readings: %w", err)
+			}
+			d := all.deltas()
+			if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
+				return fmt.Errorf("lock series: %w", err)
+			}
+			if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
+				return fmt.Errorf("update series counts: %w", err)
+			}
+			return finishTx(ctx, tx, all)
+		})
+		if err == nil {
+			for i, s := range subs {
+				outs[i] = Outcome{Inserted: int64(s.Len())}
+			}
+			return outs, nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			return nil, err
+		}
+	}
+	if !w.stageDone {
+		if _, err := w.conn.Exec(ctx, createStageSQL); err != nil {
+			return nil, fmt.Errorf("create staging table: %w", err)
+		}
+		w.stageDone = true
+	}
+	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockSeriesSQL, all.deltas().ids); err != nil {
+			return fmt.Errorf("lock series: %w", err)
+		}
+		sum := spans{} // what the group inserted, for the series counts
+		changed := false
+		for i, s := range subs {
+			outs[i] = Outcome{}
+			if _, err := copyBinary(ctx, tx, "pg_temp.readings_stage", s.b, &w.buf); err != nil {
+				return fmt.Errorf("copy to staging: %w", err)
+			}
+			query := insertSkipSQL
+			if w.mode == ModeOverwrite {
+				query = insertOverwriteSQL
+			}
+			rows, err := tx.Query(ctx, query)
+			if err != nil {
+				return fmt.Errorf("insert from staging: %w", err)
+			}
+			for rows.Next() {
+				var (
+					id      int32
+					n       int64
+					lo, hi  time.Time
+					updated int64
+				)
+				dest := []any{&id, &n, &lo, &hi}
+				if w.mode == ModeOverwrite {
+					dest = append(dest, &updated)
+				}
+				if err := rows.Scan(dest...); err != nil {
+					rows.Close()
+					return fmt.Errorf("insert from staging: %w", err)
+				}
+				if n > 0 {
+					sum.add(id, n, lo, hi)
+				}
+				outs[i].Inserted += n
+				outs[i].Updated += updated
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("insert from staging: %w", err)
+			}
+			outs[i].Duplicates = int64(s.Len()) - outs[i].Inserted - outs[i].Updated
+			changed = changed || outs[i].Inserted+outs[i].Updated > 0
+			if _, err := tx.Exec(ctx, clearStageSQL); err != nil {
+				return fmt.Errorf("clear staging table: %w", err)
+			}
+		}
+		// One row per series: an UPDATE ... FROM applies only one of several
+		// rows matching the same series.
+		d := sum.deltas()
+		if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
+			return fmt.Errorf("update series counts: %w", err)
+		}
+		if !changed {
+			return nil
+		}
+		return finishTx(ctx, tx, all)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// clearStageSQL empties the staging table between the submissions of one
+// transaction (ON COMMIT DELETE ROWS empties it only at the end).
+const clearStageSQL = `DELETE FROM pg_temp.readings_stage`
+
+// finishTx records the group's stale rollup range and moves the dataset
+// version, in the group's transaction, so that the API serves the range from
+// the raw readings and its caches follow the moment the group commits.
+func finishTx(ctx context.Context, tx pgx.Tx, b *batch) error {
+	if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
+		return fmt.Errorf("record rollup range: %w", err)
+	}
+	return db.BumpDatasetVersion(ctx, tx)
+}
+
+// Pool returns the loader's pool, for callers that wire their own queries
+// (readiness checks) to the same database.
+func (l *Loader) Pool() *pgxpool.Pool { return l.pool }
+
+// Logger returns the loader's logger.
+func (l *Loader) Logger() *slog.Logger { return l.opts.logger }
