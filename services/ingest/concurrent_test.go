@@ -20,6 +20,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db"
 	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/config"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/gen"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/rollup"
@@ -93,7 +94,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			{"overlapping files", data.shards},
 		}
 		for _, tc := range cases {
-			for _, mode := range []string{rollupsWait, rollupsDefer} {
+			for _, mode := range []string{config.RollupsWait, config.RollupsDefer} {
 				t.Run(tc.name+" "+mode, func(t *testing.T) {
 					e := dbtest.NewFlavor(t, d.Flavor)
 					v0 := datasetVersion(t, e.Pool)
@@ -109,14 +110,14 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 				v0 := datasetVersion(t, e.Pool)
 				var ran, refused atomic.Int64
 				// Shards 0 and 2 hold every line between them.
-				runJobs(t, e.DSN, rollupsWait, []string{data.shards[0], data.shards[2]}, func(ctx context.Context) {
+				runJobs(t, e.DSN, config.RollupsWait, []string{data.shards[0], data.shards[2]}, func(ctx context.Context) {
 					runPolicies(ctx, t, e.Pool, &ran, &refused)
 				})
 				t.Logf("refresh policies ran %d times during the loads, %d refused as concurrent", ran.Load(), refused.Load())
 				if ran.Load()+refused.Load() == 0 {
 					t.Error("no refresh policy ran during the loads")
 				}
-				assertExact(t, e.DSN, e.Pool, rollupsWait, want, v0)
+				assertExact(t, e.DSN, e.Pool, config.RollupsWait, want, v0)
 			})
 		}
 
@@ -137,7 +138,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 			}
 			defer pool.Close()
 			v0 := datasetVersion(t, pool)
-			runJobs(t, dsn, rollupsDefer, []string{data.shards[1], data.shards[2]}, func(context.Context) {
+			runJobs(t, dsn, config.RollupsDefer, []string{data.shards[1], data.shards[2]}, func(context.Context) {
 				// Started with the jobs, run to its end: deferring jobs may
 				// finish before the four migrations do.
 				res, err := db.Migrate(t.Context(), dsn, db.Options{Flavor: d.Flavor})
@@ -147,7 +148,7 @@ func TestConcurrentJobsEndExact(t *testing.T) {
 					t.Errorf("migrate during the loads applied %d, at version %d; want up to %d", res.Applied, res.Version, db.ExpectedVersion())
 				}
 			})
-			assertExact(t, dsn, pool, rollupsDefer, want, v0)
+			assertExact(t, dsn, pool, config.RollupsDefer, want, v0)
 		})
 	})
 }
@@ -232,7 +233,7 @@ func runPolicies(ctx context.Context, t *testing.T, pool *pgxpool.Pool, ran, ref
 // `ingest refresh` then materializes.
 func assertExact(t *testing.T, dsn string, pool *pgxpool.Pool, mode string, want totals, v0 int64) {
 	t.Helper()
-	if mode == rollupsDefer {
+	if mode == config.RollupsDefer {
 		// TimescaleDB's background job may have drained some already, but
 		// not the last load's ranges within this instant.
 		if got := readTotals(t, pool); got.pending == 0 && got.rollup1m != want.rollup1m {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/term"
 
+	"github.com/sensorhub/sensorhub/services/ingest/internal/config"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/metrics"
@@ -24,7 +25,7 @@ import (
 )
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg, err := parseLoadConfig(args, getenv, stdout, stderr)
+	cfg, err := config.ParseLoad(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -86,7 +87,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 // loadAll loads every file, refreshes the rollups and prints the summary.
-func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *copyload.Counters, rej *lazyRejects,
+func loadAll(ctx context.Context, cfg config.Load, pool *pgxpool.Pool, counters *copyload.Counters, rej *lazyRejects,
 	dopts dataset.Options, mode copyload.Mode, stdin io.Reader, stdout, stderr io.Writer, logger *slog.Logger) error {
 	loader, err := copyload.NewLoader(ctx, pool,
 		copyload.WithWorkers(cfg.Workers), copyload.WithBatchSize(cfg.BatchSize), copyload.WithMode(mode),
@@ -113,7 +114,7 @@ func loadAll(ctx context.Context, cfg loadConfig, pool *pgxpool.Pool, counters *
 	var rollupNote string
 	if runErr == nil && !cfg.DryRun {
 		rollupNote, runErr = pipeline.Finish(ctx, pool, pipeline.FinishOptions{
-			Wait: cfg.Rollups == rollupsWait, Workers: cfg.Workers,
+			Wait: cfg.Rollups == config.RollupsWait, Workers: cfg.Workers,
 			Changed: counters.Inserted.Load()+counters.Updated.Load() > 0,
 		}, logger)
 	}

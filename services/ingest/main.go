@@ -20,21 +20,22 @@ import (
 	"syscall"
 
 	"github.com/sensorhub/sensorhub/db/cmdline"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/config"
 )
 
 // version is the build's version, set with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit statuses; documented in the README.
+// Exit statuses (package config, whose usage texts print them).
 const (
-	exitOK          = 0
-	exitFailure     = 1
-	exitUsage       = 2
-	exitWithRejects = 3
+	exitOK          = config.ExitOK
+	exitFailure     = config.ExitFailure
+	exitUsage       = config.ExitUsage
+	exitWithRejects = config.ExitWithRejects
 )
 
 // errUsage marks errors that are the caller's invocation, not the data.
-var errUsage = errors.New("usage")
+var errUsage = config.ErrUsage
 
 // errRejects reports a run that finished but rejected readings.
 var errRejects = errors.New("some readings were rejected")
@@ -110,12 +111,4 @@ func versionLine() string { return cmdline.Line("ingest", version) }
 // parseFlags is cmdline.ParseFlags with this binary's usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	return cmdline.ParseFlags(fs, args, stdout, stderr, errUsage)
-}
-
-// hideEnvDefault shows a flag's default taken from the environment as
-// $name in -h, since the value may hold a password.
-func hideEnvDefault(fs *flag.FlagSet, flagName, envName string, getenv func(string) string) {
-	if getenv(envName) != "" {
-		fs.Lookup(flagName).DefValue = "$" + envName
-	}
 }

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sensorhub/sensorhub/services/ingest/internal/config"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/pipeline"
 )
 
 func runRefresh(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseRefreshConfig(args, getenv, stdout, stderr)
+	cfg, err := config.ParseRefresh(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

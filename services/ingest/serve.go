@@ -19,6 +19,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/db/apikey"
 	"github.com/sensorhub/sensorhub/db/ratelimit"
+	"github.com/sensorhub/sensorhub/services/ingest/internal/config"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/copyload"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/dataset"
 	"github.com/sensorhub/sensorhub/services/ingest/internal/pipeline"
@@ -29,7 +30,7 @@ import (
 // fails, pushes in flight finish and are committed (up to the shutdown
 // timeout), and only then do the committers stop.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseServeConfig(args, getenv, stdout, stderr)
+	cfg, err := config.ParseServe(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -159,8 +160,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // loadWriteKeys reads the write keys, or returns nil with -auth off.
-func loadWriteKeys(cfg serveConfig) (*apikey.Set, error) {
-	if cfg.Auth == authOff {
+func loadWriteKeys(cfg config.Serve) (*apikey.Set, error) {
+	if cfg.Auth == config.AuthOff {
 		return nil, nil
 	}
 	data := []byte(cfg.WriteKeys)

@@ -1,19 +1,47 @@
-package main
-
-// The configuration of each ingest command: flags, each with its
-// environment variable and a default that works locally (the README's
-// configuration table lists them), read in one place per command.
+// Package config reads every setting of the ingest binary's commands (load,
+// refresh, serve): flags, each with its environment variable (a flag wins)
+// and a default that works locally. The README's configuration table lists
+// them; the names of the variables are the contract with deployments.
+package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/sensorhub/sensorhub/db/cmdline"
 )
 
-// loadConfig is every setting of `ingest load`; the README's table lists them.
-type loadConfig struct {
+// ErrUsage marks errors that are the caller's invocation, not the data.
+var ErrUsage = errors.New("usage")
+
+// Exit statuses of the ingest commands, which their usage texts print;
+// documented in the README.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitWithRejects = 3
+)
+
+// parseFlags is cmdline.ParseFlags with this binary's usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	return cmdline.ParseFlags(fs, args, stdout, stderr, ErrUsage)
+}
+
+// hideEnvDefault shows a flag's default taken from the environment as
+// $name in -h, since the value may hold a password.
+func hideEnvDefault(fs *flag.FlagSet, flagName, envName string, getenv func(string) string) {
+	if getenv(envName) != "" {
+		fs.Lookup(flagName).DefValue = "$" + envName
+	}
+}
+
+// Load is every setting of `ingest load`; the README's table lists them.
+type Load struct {
 	DatabaseURL     string
 	Format          string
 	Precision       string
@@ -33,8 +61,9 @@ type loadConfig struct {
 	Files           []string
 }
 
-func parseLoadConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (loadConfig, error) {
-	c := loadConfig{}
+// ParseLoad reads the settings of `ingest load` from args and the environment.
+func ParseLoad(args []string, getenv func(string) string, stdout, stderr io.Writer) (Load, error) {
+	c := Load{}
 	var envErr error
 	fs := flag.NewFlagSet("ingest load", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -62,7 +91,7 @@ Exit status:
   %d  finished, but some readings were rejected (see the rejects file)
 
 Flags:
-`, exitOK, exitFailure, exitUsage, exitWithRejects)
+`, ExitOK, ExitFailure, ExitUsage, ExitWithRejects)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
@@ -71,7 +100,7 @@ Flags:
 	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "parallel COPY connections (env INGEST_WORKERS)")
 	fs.IntVar(&c.BatchSize, "batch-size", envInt(getenv, "INGEST_BATCH_SIZE", 50000, &envErr), "readings per transaction; larger batches amortise each commit (env INGEST_BATCH_SIZE)")
 	fs.StringVar(&c.OnDuplicate, "on-duplicate", envOr(getenv, "INGEST_ON_DUPLICATE", "skip"), "a reading whose series and time are stored: skip or overwrite (env INGEST_ON_DUPLICATE)")
-	fs.StringVar(&c.Rollups, "rollups", envOr(getenv, "INGEST_ROLLUPS", rollupsDefer), "defer: exit once the readings are committed and leave the rollups' refresh to the background (answers stay exact); wait: refresh them before exiting (env INGEST_ROLLUPS)")
+	fs.StringVar(&c.Rollups, "rollups", envOr(getenv, "INGEST_ROLLUPS", RollupsDefer), "defer: exit once the readings are committed and leave the rollups' refresh to the background (answers stay exact); wait: refresh them before exiting (env INGEST_ROLLUPS)")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "validate and report, write nothing")
 	fs.Int64Var(&c.MaxErrors, "max-errors", int64(envInt(getenv, "INGEST_MAX_ERRORS", -1, &envErr)), "abort after this many rejected readings; -1 = no limit (env INGEST_MAX_ERRORS)")
 	fs.StringVar(&c.RejectsPath, "rejects", envOr(getenv, "INGEST_REJECTS", "rejects.ndjson"), "NDJSON file for rejected readings, written only when there are some; the default and relative paths are in the working directory (env INGEST_REJECTS)")
@@ -90,33 +119,36 @@ Flags:
 	}
 	c.Files = fs.Args()
 	if len(c.Files) == 0 {
-		return c, fmt.Errorf("%w: no input files (use - for stdin)", errUsage)
+		return c, fmt.Errorf("%w: no input files (use - for stdin)", ErrUsage)
 	}
 	if c.DatabaseURL == "" {
-		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
+		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", ErrUsage)
 	}
-	if c.Rollups != rollupsDefer && c.Rollups != rollupsWait {
-		return c, fmt.Errorf("%w: -rollups %q: want %s or %s", errUsage, c.Rollups, rollupsDefer, rollupsWait)
+	if c.Rollups != RollupsDefer && c.Rollups != RollupsWait {
+		return c, fmt.Errorf("%w: -rollups %q: want %s or %s", ErrUsage, c.Rollups, RollupsDefer, RollupsWait)
 	}
 	return c, nil
 }
 
 // The two ways a load treats its rollups (-rollups).
 const (
-	rollupsDefer = "defer"
-	rollupsWait  = "wait"
+	// RollupsDefer exits once the readings are committed.
+	RollupsDefer = "defer"
+	// RollupsWait refreshes the rollups before exiting.
+	RollupsWait = "wait"
 )
 
-// refreshConfig is every setting of `ingest refresh`; the README's table
+// Refresh is every setting of `ingest refresh`; the README's table
 // lists them.
-type refreshConfig struct {
+type Refresh struct {
 	DatabaseURL string
 	Workers     int
 	LogFormat   string
 }
 
-func parseRefreshConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (refreshConfig, error) {
-	c := refreshConfig{}
+// ParseRefresh reads the settings of `ingest refresh`.
+func ParseRefresh(args []string, getenv func(string) string, stdout, stderr io.Writer) (Refresh, error) {
+	c := Refresh{}
 	var envErr error
 	fs := flag.NewFlagSet("ingest refresh", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -142,17 +174,17 @@ Flags:
 		return c, envErr
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%w: ingest refresh takes no arguments, got %q", errUsage, fs.Args())
+		return c, fmt.Errorf("%w: ingest refresh takes no arguments, got %q", ErrUsage, fs.Args())
 	}
 	if c.DatabaseURL == "" {
-		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
+		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", ErrUsage)
 	}
 	return c, nil
 }
 
-// serveConfig is every setting of `ingest serve`; the README's table lists
+// Serve is every setting of `ingest serve`; the README's table lists
 // them.
-type serveConfig struct {
+type Serve struct {
 	DatabaseURL     string
 	Addr            string
 	Auth            string
@@ -176,12 +208,15 @@ type serveConfig struct {
 
 // The two settings of -auth.
 const (
-	authOn  = "on"
-	authOff = "off"
+	// AuthOn requires a write key.
+	AuthOn = "on"
+	// AuthOff lets anyone write any series (development only).
+	AuthOff = "off"
 )
 
-func parseServeConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (serveConfig, error) {
-	c := serveConfig{}
+// ParseServe reads the settings of `ingest serve`.
+func ParseServe(args []string, getenv func(string) string, stdout, stderr io.Writer) (Serve, error) {
+	c := Serve{}
 	var envErr error
 	fs := flag.NewFlagSet("ingest serve", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -200,7 +235,7 @@ Flags:
 	}
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("DATABASE_URL"), "PostgreSQL connection string, a member of sensorhub_writer (env DATABASE_URL)")
 	fs.StringVar(&c.Addr, "addr", envOr(getenv, "INGEST_SERVE_ADDR", ":8081"), "listen address (env INGEST_SERVE_ADDR)")
-	fs.StringVar(&c.Auth, "auth", envOr(getenv, "INGEST_AUTH", authOn), "on: a write API key is required; off: anyone may write any series (development only) (env INGEST_AUTH)")
+	fs.StringVar(&c.Auth, "auth", envOr(getenv, "INGEST_AUTH", AuthOn), "on: a write API key is required; off: anyone may write any series (development only) (env INGEST_AUTH)")
 	fs.StringVar(&c.WriteKeysFile, "write-keys-file", getenv("INGEST_WRITE_KEYS_FILE"), "file of write API keys, a JSON array of {name, sha256, devices, prefixes} (env INGEST_WRITE_KEYS_FILE; or the array itself in INGEST_WRITE_KEYS)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", envFloat(getenv, "INGEST_RATE_LIMIT", 0, &envErr), "average pushes per second per key; 0: no limit (env INGEST_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", envInt(getenv, "INGEST_RATE_BURST", 0, &envErr), "pushes a key may send at once; 0: the rate rounded up, at least 1 (env INGEST_RATE_BURST)")
@@ -226,23 +261,23 @@ Flags:
 	c.WriteKeys = getenv("INGEST_WRITE_KEYS")
 	switch {
 	case fs.NArg() > 0:
-		return c, fmt.Errorf("%w: ingest serve takes no arguments, got %q", errUsage, fs.Args())
+		return c, fmt.Errorf("%w: ingest serve takes no arguments, got %q", ErrUsage, fs.Args())
 	case c.DatabaseURL == "":
-		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", errUsage)
-	case c.Auth != authOn && c.Auth != authOff:
-		return c, fmt.Errorf("%w: -auth (INGEST_AUTH) must be on or off, not %q", errUsage, c.Auth)
-	case c.Auth == authOn && c.WriteKeys == "" && c.WriteKeysFile == "":
-		return c, fmt.Errorf("%w: -auth on needs write keys: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE (hashes from `api hashkey`), or -auth off for development", errUsage)
+		return c, fmt.Errorf("%w: DATABASE_URL is not set (flag -database-url)", ErrUsage)
+	case c.Auth != AuthOn && c.Auth != AuthOff:
+		return c, fmt.Errorf("%w: -auth (INGEST_AUTH) must be on or off, not %q", ErrUsage, c.Auth)
+	case c.Auth == AuthOn && c.WriteKeys == "" && c.WriteKeysFile == "":
+		return c, fmt.Errorf("%w: -auth on needs write keys: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE (hashes from `api hashkey`), or -auth off for development", ErrUsage)
 	case c.WriteKeys != "" && c.WriteKeysFile != "":
-		return c, fmt.Errorf("%w: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE, not both", errUsage)
+		return c, fmt.Errorf("%w: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE, not both", ErrUsage)
 	case c.RateLimit < 0 || c.RateBurst < 0:
-		return c, fmt.Errorf("%w: -rate-limit and -rate-burst must not be negative", errUsage)
+		return c, fmt.Errorf("%w: -rate-limit and -rate-burst must not be negative", ErrUsage)
 	case c.MaxBodyBytes <= 0 || c.MaxDecompressed <= 0 || c.MaxReadings <= 0 || c.MaxInFlight <= 0 || c.GroupReadings <= 0:
-		return c, fmt.Errorf("%w: the -max-* bounds and -group-readings must be positive", errUsage)
+		return c, fmt.Errorf("%w: the -max-* bounds and -group-readings must be positive", ErrUsage)
 	case c.MaxListed < 0:
-		return c, fmt.Errorf("%w: -max-listed-rejects must not be negative", errUsage)
+		return c, fmt.Errorf("%w: -max-listed-rejects must not be negative", ErrUsage)
 	case c.Wait <= 0 || c.GroupWait <= 0 || c.RefreshInterval <= 0:
-		return c, fmt.Errorf("%w: -write-wait, -group-wait and -refresh-interval must be positive", errUsage)
+		return c, fmt.Errorf("%w: -write-wait, -group-wait and -refresh-interval must be positive", ErrUsage)
 	}
 	return c, nil
 }
@@ -263,7 +298,7 @@ func envInt(getenv func(string) string, key string, def int, bad *error) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil && *bad == nil {
-		*bad = fmt.Errorf("%w: %s=%q is not an integer", errUsage, key, v)
+		*bad = fmt.Errorf("%w: %s=%q is not an integer", ErrUsage, key, v)
 	}
 	return n
 }
@@ -276,7 +311,7 @@ func envFloat(getenv func(string) string, key string, def float64, bad *error) f
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil && *bad == nil {
-		*bad = fmt.Errorf("%w: %s=%q is not a number", errUsage, key, v)
+		*bad = fmt.Errorf("%w: %s=%q is not a number", ErrUsage, key, v)
 	}
 	return f
 }
@@ -289,7 +324,7 @@ func envDuration(getenv func(string) string, key string, def time.Duration, bad 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil && *bad == nil {
-		*bad = fmt.Errorf("%w: %s=%q is not a duration (such as 500ms or 10s)", errUsage, key, v)
+		*bad = fmt.Errorf("%w: %s=%q is not a duration (such as 500ms or 10s)", ErrUsage, key, v)
 	}
 	return d
 }
