@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -46,15 +47,16 @@ func loadCompose(t *testing.T, env map[string]string) *types.Project {
 }
 
 // Our services: built from this repository, hardened.
-var ourServices = []string{"migrate", "sample", "ingest", "api"}
+var ourServices = []string{"migrate", "sample", "ingest", "api", "ingest-serve"}
 
 // TestComposeGraph checks the start order: TimescaleDB healthy → migrate
-// exits 0 → the sample is generated → ingest exits 0 → the API starts; and
-// Prometheus, the Pushgateway and Grafana beside them.
+// exits 0 → the sample is generated → ingest exits 0 → the API starts; the
+// write service once migrate exited 0; and Prometheus, the Pushgateway and
+// Grafana beside them.
 func TestComposeGraph(t *testing.T) {
 	p := loadCompose(t, nil)
 	got := slices.Sorted(maps.Keys(p.Services))
-	want := []string{"api", "grafana", "ingest", "migrate", "prometheus", "pushgateway", "sample", "timescaledb"}
+	want := []string{"api", "grafana", "ingest", "ingest-serve", "migrate", "prometheus", "pushgateway", "sample", "timescaledb"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("services %v, want %v", got, want)
 	}
@@ -71,8 +73,9 @@ func TestComposeGraph(t *testing.T) {
 			"migrate": types.ServiceConditionCompletedSuccessfully,
 			"ingest":  types.ServiceConditionCompletedSuccessfully,
 		},
-		"pushgateway": {},
-		"prometheus":  {"pushgateway": types.ServiceConditionStarted},
+		"ingest-serve": {"migrate": types.ServiceConditionCompletedSuccessfully},
+		"pushgateway":  {},
+		"prometheus":   {"pushgateway": types.ServiceConditionStarted},
 		"grafana": {
 			"prometheus": types.ServiceConditionStarted,
 			"migrate":    types.ServiceConditionCompletedSuccessfully,
@@ -97,6 +100,12 @@ func TestComposeGraph(t *testing.T) {
 			t.Errorf("%s: restart %q, want \"no\"", name, r)
 		}
 	}
+	// The servers come back after a crash or a database outage at start.
+	for _, name := range []string{"api", "ingest-serve"} {
+		if r := p.Services[name].Restart; r != "unless-stopped" {
+			t.Errorf("%s: restart %q, want unless-stopped", name, r)
+		}
+	}
 	// The graph has no cycle (compose-go's consistency check would also fail).
 	if err := p.ForEachService(nil, func(string, *types.ServiceConfig) error { return nil }); err != nil {
 		t.Error(err)
@@ -117,6 +126,11 @@ func TestComposeHealthchecks(t *testing.T) {
 	api := p.Services["api"].HealthCheck
 	if api == nil || api.Disable || len(api.Test) != 3 || api.Test[0] != "CMD" || api.Test[1] != "/usr/local/bin/api" || api.Test[2] != "healthcheck" {
 		t.Errorf("api healthcheck %+v, want CMD /usr/local/bin/api healthcheck", api)
+	}
+	// The ingest image is distroless too and its binary has no probe
+	// subcommand: any healthcheck of the write service could only fail.
+	if hc := p.Services["ingest-serve"].HealthCheck; hc != nil && !hc.Disable {
+		t.Errorf("ingest-serve healthcheck %+v: the ingest image has nothing to run it with", hc)
 	}
 }
 
@@ -183,6 +197,9 @@ func TestComposePorts(t *testing.T) {
 	if !slices.Equal(published["api"], []string{"8080:8080"}) {
 		t.Errorf("api publishes %v, want 8080:8080", published["api"])
 	}
+	if !slices.Equal(published["ingest-serve"], []string{"8081:8081"}) {
+		t.Errorf("ingest-serve publishes %v, want 8081:8081", published["ingest-serve"])
+	}
 	if !slices.Equal(published["grafana"], []string{"3000:3000"}) {
 		t.Errorf("grafana publishes %v, want 3000:3000", published["grafana"])
 	}
@@ -231,8 +248,10 @@ func TestComposeHardening(t *testing.T) {
 	if !strings.Contains(env("api", "DATABASE_URL"), "user=sensorhub_api") {
 		t.Errorf("api DATABASE_URL %q: want the read-only sensorhub_api", env("api", "DATABASE_URL"))
 	}
-	if !strings.Contains(env("ingest", "DATABASE_URL"), "user=sensorhub_ingest") {
-		t.Errorf("ingest DATABASE_URL %q: want the writer sensorhub_ingest", env("ingest", "DATABASE_URL"))
+	for _, name := range []string{"ingest", "ingest-serve"} {
+		if !strings.Contains(env(name, "DATABASE_URL"), "user=sensorhub_ingest") {
+			t.Errorf("%s DATABASE_URL %q: want the writer sensorhub_ingest", name, env(name, "DATABASE_URL"))
+		}
 	}
 	if env("migrate", "SENSORHUB_API_DB_USER") != "sensorhub_api" || env("migrate", "SENSORHUB_INGEST_DB_USER") != "sensorhub_ingest" {
 		t.Error("migrate does not create the sensorhub_api and sensorhub_ingest login roles")
@@ -240,8 +259,10 @@ func TestComposeHardening(t *testing.T) {
 	if env("api", "PGPASSWORD") != env("migrate", "SENSORHUB_API_DB_PASSWORD") || env("api", "PGPASSWORD") == "" {
 		t.Error("the API's password is not the one migrate sets for sensorhub_api")
 	}
-	if env("ingest", "PGPASSWORD") != env("migrate", "SENSORHUB_INGEST_DB_PASSWORD") || env("ingest", "PGPASSWORD") == "" {
-		t.Error("ingest's password is not the one migrate sets for sensorhub_ingest")
+	for _, name := range []string{"ingest", "ingest-serve"} {
+		if env(name, "PGPASSWORD") != env("migrate", "SENSORHUB_INGEST_DB_PASSWORD") || env(name, "PGPASSWORD") == "" {
+			t.Errorf("%s's password is not the one migrate sets for sensorhub_ingest", name)
+		}
 	}
 	if env("grafana", "SENSORHUB_PG_USER") != "sensorhub_api" || env("grafana", "SENSORHUB_PG_PASSWORD") != env("api", "PGPASSWORD") {
 		t.Error("Grafana's PostgreSQL datasource does not use the read-only user")
@@ -302,6 +323,50 @@ func volumeAt(s types.ServiceConfig, target string) *types.ServiceVolumeConfig {
 		}
 	}
 	return nil
+}
+
+// TestComposeWriteService: the write service runs `ingest serve` from the
+// ingest image on the port it publishes, and its authentication follows the
+// API's: off by default on this one machine, on with keys when asked.
+func TestComposeWriteService(t *testing.T) {
+	p := loadCompose(t, nil)
+	s := p.Services["ingest-serve"]
+	if repository(s.Image) != repository(p.Services["ingest"].Image) || s.Image != p.Services["ingest"].Image {
+		t.Errorf("ingest-serve image %s, want ingest's %s", s.Image, p.Services["ingest"].Image)
+	}
+	if !slices.Equal(s.Command, types.ShellCommand{"serve"}) {
+		t.Errorf("ingest-serve command %v, want [serve]", s.Command)
+	}
+	env := func(p *types.Project, service, key string) string {
+		if v := p.Services[service].Environment[key]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	if a := env(p, "ingest-serve", "INGEST_SERVE_ADDR"); a != ":8081" {
+		t.Errorf("ingest-serve INGEST_SERVE_ADDR %q, want :8081 (the published port)", a)
+	}
+	if env(p, "ingest-serve", "INGEST_AUTH") != env(p, "api", "SENSORHUB_AUTH") {
+		t.Errorf("ingest-serve INGEST_AUTH %q, the API's SENSORHUB_AUTH %q: want the same default",
+			env(p, "ingest-serve", "INGEST_AUTH"), env(p, "api", "SENSORHUB_AUTH"))
+	}
+	if env(p, "ingest-serve", "LOG_FORMAT") != "json" {
+		t.Error("ingest-serve LOG_FORMAT is not json")
+	}
+	keys := `[{"name":"t","sha256":"` + strings.Repeat("0", 64) + `"}]`
+	p = loadCompose(t, map[string]string{"INGEST_AUTH": "on", "INGEST_WRITE_KEYS": keys})
+	if env(p, "ingest-serve", "INGEST_AUTH") != "on" || env(p, "ingest-serve", "INGEST_WRITE_KEYS") != keys {
+		t.Errorf("INGEST_AUTH=on INGEST_WRITE_KEYS=...: ingest-serve gets %q and %q",
+			env(p, "ingest-serve", "INGEST_AUTH"), env(p, "ingest-serve", "INGEST_WRITE_KEYS"))
+	}
+	// Docker's stop timeout must leave the shutdown timeout to pushes in flight.
+	timeout, err := time.ParseDuration(env(p, "ingest-serve", "INGEST_SHUTDOWN_TIMEOUT"))
+	if err != nil {
+		t.Fatalf("ingest-serve INGEST_SHUTDOWN_TIMEOUT: %v", err)
+	}
+	if g := s.StopGracePeriod; g == nil || time.Duration(*g) <= timeout {
+		t.Errorf("ingest-serve stop_grace_period %v does not exceed INGEST_SHUTDOWN_TIMEOUT %s", g, timeout)
+	}
 }
 
 // TestComposeFilesExist: every bind mount and build of compose.yaml names a

@@ -7,14 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -406,167 +410,381 @@ func envVar(c corev1.Container, name string) *corev1.EnvVar {
 	return nil
 }
 
-// TestAPI checks the API's Deployment and the objects around it fit
-// together: probes on the right paths, graceful drain, spread, and the
-// Service, Ingress, HPA, PDB, NetworkPolicy and ServiceMonitor all pointing
-// at its pods and ports.
-func TestAPI(t *testing.T) {
+// server is a Deployment that serves HTTP, and what the objects around it
+// (Service, Ingress, HPA, PDB, NetworkPolicy, ServiceMonitor, all named like
+// it) must agree on.
+type server struct {
+	name string
+	// ports are the container ports by name; http is the one that serves.
+	ports map[string]int32
+	// args are the container's arguments.
+	args []string
+	// env is the ConfigMap of its settings (envFrom); addrs maps the settings
+	// holding listen addresses to the container port each must be.
+	env   string
+	addrs map[string]string
+	// shutdown are the settings (durations) the pod may spend after SIGTERM:
+	// the grace period must cover them after the preStop sleep.
+	shutdown []string
+	// ingress: an Ingress routes to its http Service port.
+	ingress bool
+	// metrics is the container port of /metrics, which the ServiceMonitor
+	// scrapes and the NetworkPolicy opens to the monitoring namespace; job is
+	// the scrape job the alerting rules expect.
+	metrics, job string
+}
+
+// servers are sensorhub's long-running services.
+var servers = []server{
+	{
+		name: "sensorhub-api", ports: map[string]int32{"http": 8080, "admin": 9090}, args: []string{"serve"},
+		env: "sensorhub-api-env", addrs: map[string]string{"SENSORHUB_API_ADDR": "http", "SENSORHUB_ADMIN_ADDR": "admin"},
+		shutdown: []string{"SENSORHUB_SHUTDOWN_DELAY", "SENSORHUB_SHUTDOWN_TIMEOUT"},
+		ingress:  true, metrics: "admin", job: "sensorhub_api",
+	},
+	{
+		name: "sensorhub-ingest-serve", ports: map[string]int32{"http": 8081}, args: []string{"serve"},
+		env: "sensorhub-ingest-serve-env", addrs: map[string]string{"INGEST_SERVE_ADDR": "http"},
+		shutdown: []string{"INGEST_SHUTDOWN_TIMEOUT"},
+		metrics:  "http", job: "sensorhub_write",
+	},
+}
+
+// addrPort returns the port of a listen address such as ":8080".
+func addrPort(t *testing.T, addr string) int32 {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("listen address %q: %v", addr, err)
+	}
+	n, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		t.Fatalf("listen address %q: %v", addr, err)
+	}
+	return int32(n)
+}
+
+// TestServers checks each server's Deployment and the objects around it fit
+// together: probes on the right paths, listen addresses on the container
+// ports, graceful drain, spread, and the Service, Ingress, HPA, PDB,
+// NetworkPolicy and ServiceMonitor all pointing at its pods and ports.
+func TestServers(t *testing.T) {
+	for _, overlay := range overlays {
+		o := render(t, overlay)
+		cms := map[string]map[string]string{}
+		for _, cm := range of[corev1.ConfigMap](o) {
+			cms[cm.Name] = cm.Data
+		}
+		for _, srv := range servers {
+			t.Run(overlay+"/"+srv.name, func(t *testing.T) {
+				testServer(t, o, overlay, srv, cms)
+			})
+		}
+	}
+}
+
+func testServer(t *testing.T, o objects, overlay string, srv server, cms map[string]map[string]string) {
+	d := named[appsv1.Deployment](t, o, srv.name)
+	pod := d.Spec.Template
+	if !selects(t, d.Spec.Selector, pod.Labels) {
+		t.Fatalf("Deployment selector %v does not select its pods %v", d.Spec.Selector, pod.Labels)
+	}
+	if d.Spec.Replicas != nil {
+		t.Errorf("Deployment sets replicas; the HPA owns them")
+	}
+	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("rolling update %+v: want maxUnavailable 0, so old pods go only as new ones are ready", s)
+	}
+	if len(pod.Spec.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Spec.Containers))
+	}
+	c := pod.Spec.Containers[0]
+	if !slices.Equal(c.Args, srv.args) {
+		t.Errorf("args %q, want %q", c.Args, srv.args)
+	}
+	probe := func(name string, p *corev1.Probe, path string) {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
+			t.Errorf("%s probe %+v, want GET %s on port http", name, p, path)
+		}
+	}
+	probe("readiness", c.ReadinessProbe, "/readyz")
+	probe("liveness", c.LivenessProbe, "/healthz")
+	probe("startup", c.StartupProbe, "/healthz")
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if !maps.Equal(ports, srv.ports) {
+		t.Errorf("container ports %v, want %v", ports, srv.ports)
+	}
+
+	// Its settings: the ConfigMap it reads, the ports it listens on.
+	if !slices.ContainsFunc(c.EnvFrom, func(e corev1.EnvFromSource) bool {
+		return e.ConfigMapRef != nil && e.ConfigMapRef.Name == srv.env
+	}) {
+		t.Fatalf("envFrom %+v: want the ConfigMap %s", c.EnvFrom, srv.env)
+	}
+	env := cms[srv.env]
+	for key, port := range srv.addrs {
+		if got := addrPort(t, env[key]); got != srv.ports[port] {
+			t.Errorf("%s %q listens on %d, but the container port %s is %d", key, env[key], got, port, srv.ports[port])
+		}
+	}
+
+	// Drain: the preStop sleep while endpoints update, then after SIGTERM
+	// the shutdown settings, all within the grace period.
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatal("no preStop sleep: the pod would stop before load balancers stop sending to it")
+	}
+	after := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	for _, key := range srv.shutdown {
+		v, err := time.ParseDuration(env[key])
+		if err != nil {
+			t.Fatalf("%s %s: %v", srv.env, key, err)
+		}
+		after += v
+	}
+	grace := time.Duration(corev1.DefaultTerminationGracePeriodSeconds) * time.Second
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if grace <= after {
+		t.Errorf("terminationGracePeriodSeconds %s does not exceed the preStop sleep plus %v (%s): in-flight requests would be killed",
+			grace, srv.shutdown, after)
+	}
+
+	if len(pod.Spec.TopologySpreadConstraints) == 0 {
+		t.Error("no topologySpreadConstraints")
+	}
+	for _, tsc := range pod.Spec.TopologySpreadConstraints {
+		if !selects(t, tsc.LabelSelector, pod.Labels) {
+			t.Errorf("topology spread on %s does not select the pods", tsc.TopologyKey)
+		}
+	}
+
+	svc := named[corev1.Service](t, o, srv.name)
+	if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("Service type %s, want ClusterIP", svc.Spec.Type)
+	}
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+		t.Errorf("Service selector %v does not select the pods", svc.Spec.Selector)
+	}
+	svcPorts := map[string]string{} // Service port name -> container port name
+	for _, p := range svc.Spec.Ports {
+		svcPorts[p.Name] = p.TargetPort.String()
+		if _, ok := ports[p.TargetPort.String()]; !ok {
+			t.Errorf("Service port %s targets %s, which the container does not name", p.Name, p.TargetPort.String())
+		}
+	}
+	if svcPorts["http"] != "http" {
+		t.Errorf("Service ports %v: want http targeting the container's http", svcPorts)
+	}
+
+	if srv.ingress {
+		ing := named[networkingv1.Ingress](t, o, srv.name)
+		for _, r := range ing.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if b := p.Backend.Service; b == nil || b.Name != svc.Name || b.Port.Name != "http" || svcPorts[b.Port.Name] == "" {
+					t.Errorf("Ingress backend %+v: want the Service's http port", p.Backend.Service)
+				}
+			}
+		}
+	} else {
+		for _, ing := range of[networkingv1.Ingress](o) {
+			for _, r := range ing.Spec.Rules {
+				for _, p := range r.HTTP.Paths {
+					if b := p.Backend.Service; b != nil && b.Name == svc.Name {
+						t.Errorf("Ingress %s routes to the Service; the base exposes it inside the cluster only", ing.Name)
+					}
+				}
+			}
+		}
+	}
+
+	hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, srv.name)
+	if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
+		t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
+	}
+	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas > hpa.Spec.MaxReplicas {
+		t.Fatalf("HPA min %v max %d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+	}
+	if overlay != "dev" && *hpa.Spec.MinReplicas < 2 {
+		t.Errorf("HPA minReplicas %d: want at least 2 beyond dev", *hpa.Spec.MinReplicas)
+	}
+	cpuMetric := false
+	for _, m := range hpa.Spec.Metrics {
+		cpuMetric = cpuMetric || (m.Resource != nil && m.Resource.Name == corev1.ResourceCPU)
+	}
+	if !cpuMetric {
+		t.Errorf("HPA metrics %+v: want CPU utilization", hpa.Spec.Metrics)
+	}
+	if c.Resources.Requests.Cpu().IsZero() {
+		t.Error("a CPU-utilization HPA needs a CPU request")
+	}
+
+	pdb := named[policyv1.PodDisruptionBudget](t, o, srv.name)
+	if !selects(t, pdb.Spec.Selector, pod.Labels) {
+		t.Error("PodDisruptionBudget does not select the pods")
+	}
+	if pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*hpa.Spec.MinReplicas) {
+		t.Errorf("PDB minAvailable %s with as few as %d replicas blocks every eviction", pdb.Spec.MinAvailable, *hpa.Spec.MinReplicas)
+	}
+
+	np := named[networkingv1.NetworkPolicy](t, o, srv.name)
+	if !selects(t, &np.Spec.PodSelector, pod.Labels) {
+		t.Error("NetworkPolicy does not select the pods")
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+		t.Errorf("NetworkPolicy types %v, want Ingress and Egress", np.Spec.PolicyTypes)
+	}
+	inPorts := map[int]bool{}
+	fromNS := map[string]map[int]bool{} // namespace -> ports it may reach
+	for _, r := range np.Spec.Ingress {
+		if len(r.From) == 0 {
+			t.Error("NetworkPolicy ingress rule open to every source")
+		}
+		for _, f := range r.From {
+			if f.IPBlock != nil {
+				t.Errorf("NetworkPolicy ingress from %s: want namespace and pod selectors", f.IPBlock.CIDR)
+			}
+			if f.NamespaceSelector != nil && len(f.NamespaceSelector.MatchLabels) == 0 && len(f.NamespaceSelector.MatchExpressions) == 0 &&
+				(f.PodSelector == nil || (len(f.PodSelector.MatchLabels) == 0 && len(f.PodSelector.MatchExpressions) == 0)) {
+				t.Error("NetworkPolicy ingress from every pod of every namespace")
+			}
+		}
+		for _, p := range r.Ports {
+			inPorts[p.Port.IntValue()] = true
+			for _, f := range r.From {
+				if f.NamespaceSelector == nil || f.PodSelector != nil {
+					continue
+				}
+				ns := f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+				if fromNS[ns] == nil {
+					fromNS[ns] = map[int]bool{}
+				}
+				fromNS[ns][p.Port.IntValue()] = true
+			}
+		}
+	}
+	wantIn := map[int]bool{}
+	for _, p := range srv.ports {
+		wantIn[int(p)] = true
+	}
+	if !maps.Equal(inPorts, wantIn) {
+		t.Errorf("NetworkPolicy ingress ports %v, want the container ports %v", inPorts, wantIn)
+	}
+	if !fromNS["monitoring"][int(srv.ports[srv.metrics])] {
+		t.Errorf("NetworkPolicy does not let Prometheus (namespace monitoring) reach /metrics on %d", srv.ports[srv.metrics])
+	}
+	if srv.ingress && !fromNS["ingress-nginx"][int(srv.ports["http"])] {
+		t.Errorf("NetworkPolicy does not let the ingress controller reach port %d", srv.ports["http"])
+	}
+	var dns, dbSelector bool
+	var dbPeers []networkingv1.NetworkPolicyPeer
+	for _, r := range np.Spec.Egress {
+		for _, p := range r.Ports {
+			switch p.Port.IntValue() {
+			case 53:
+				dns = true
+			case 5432:
+				dbSelector = true
+				dbPeers = append(dbPeers, r.To...)
+			}
+		}
+	}
+	if !dns || !dbSelector {
+		t.Errorf("NetworkPolicy egress: DNS %v, database %v; want both", dns, dbSelector)
+	}
+	// The database's pods must be among the peers it may reach.
+	var dbPodLabels []map[string]string
+	for _, s := range of[appsv1.StatefulSet](o) {
+		dbPodLabels = append(dbPodLabels, s.Spec.Template.Labels)
+	}
+	for _, cl := range of[cnpgv1.Cluster](o) {
+		if cl.Spec.InheritedMetadata == nil {
+			t.Fatalf("Cluster %s has no inheritedMetadata labels for the NetworkPolicy", cl.Name)
+		}
+		dbPodLabels = append(dbPodLabels, cl.Spec.InheritedMetadata.Labels)
+	}
+	if len(dbPodLabels) == 0 {
+		t.Error("no database in the overlay")
+	}
+	for _, l := range dbPodLabels {
+		ok := false
+		for _, peer := range dbPeers {
+			if peer.PodSelector != nil && selects(t, peer.PodSelector, l) {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("the NetworkPolicy does not let the pods reach database pods labelled %v", l)
+		}
+	}
+
+	if !monitored[overlay] {
+		return
+	}
+	sm := named[monitoringv1.ServiceMonitor](t, o, srv.name)
+	if !selects(t, &sm.Spec.Selector, svc.Labels) {
+		t.Error("ServiceMonitor does not select the Service")
+	}
+	for _, other := range of[corev1.Service](o) {
+		if other.Name != svc.Name && selects(t, &sm.Spec.Selector, other.Labels) {
+			t.Errorf("ServiceMonitor also selects the Service %s", other.Name)
+		}
+	}
+	if job := svc.Labels[sm.Spec.JobLabel]; job != srv.job {
+		t.Errorf("ServiceMonitor jobLabel %q gives job %q; the alerting rules expect %s", sm.Spec.JobLabel, job, srv.job)
+	}
+	if len(sm.Spec.Endpoints) != 1 || svcPorts[sm.Spec.Endpoints[0].Port] != srv.metrics || sm.Spec.Endpoints[0].Path != "/metrics" {
+		t.Errorf("ServiceMonitor endpoints %+v: want /metrics on the Service port of the container's %s", sm.Spec.Endpoints, srv.metrics)
+	}
+}
+
+// TestIngestServe checks what is particular to the write service: it runs
+// the ingest image (the one the ingest Job runs) with authentication on and
+// the write keys from their own Secret key, and a push waiting for its
+// commit gets its answer before the shutdown timeout ends.
+func TestIngestServe(t *testing.T) {
 	for _, overlay := range overlays {
 		t.Run(overlay, func(t *testing.T) {
 			o := render(t, overlay)
-			d := named[appsv1.Deployment](t, o, "sensorhub-api")
-			pod := d.Spec.Template
-			if !selects(t, d.Spec.Selector, pod.Labels) {
-				t.Fatalf("Deployment selector %v does not select its pods %v", d.Spec.Selector, pod.Labels)
+			c := named[appsv1.Deployment](t, o, "sensorhub-ingest-serve").Spec.Template.Spec.Containers[0]
+			job := named[batchv1.Job](t, o, "sensorhub-ingest").Spec.Template.Spec.Containers[0]
+			if c.Image != job.Image {
+				t.Errorf("image %s, the ingest Job's %s: want the same", c.Image, job.Image)
 			}
-			if d.Spec.Replicas != nil {
-				t.Errorf("Deployment sets replicas; the HPA owns them")
+			env := named[corev1.ConfigMap](t, o, "sensorhub-ingest-serve-env").Data
+			if env["INGEST_AUTH"] != "on" {
+				t.Errorf("INGEST_AUTH %q: want on (the API, dev included, runs with keys too)", env["INGEST_AUTH"])
 			}
-			c := pod.Spec.Containers[0]
-			probe := func(name string, p *corev1.Probe, path string) {
-				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
-					t.Errorf("%s probe %+v, want GET %s on port http", name, p, path)
+			if e := envVar(c, "INGEST_WRITE_KEYS"); e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+				e.ValueFrom.SecretKeyRef.Name != "sensorhub-db-credentials" || e.ValueFrom.SecretKeyRef.Key != "write-keys" {
+				t.Errorf("INGEST_WRITE_KEYS %+v: want the write-keys key of sensorhub-db-credentials", e)
+			}
+			for _, key := range []string{"SENSORHUB_API_KEYS", "INGEST_WRITE_KEYS_FILE"} {
+				if envVar(c, key) != nil || env[key] != "" {
+					t.Errorf("%s is set; the write keys come from INGEST_WRITE_KEYS alone", key)
 				}
 			}
-			probe("readiness", c.ReadinessProbe, "/readyz")
-			probe("liveness", c.LivenessProbe, "/healthz")
-			probe("startup", c.StartupProbe, "/healthz")
-			ports := map[string]int32{}
-			for _, p := range c.Ports {
-				ports[p.Name] = p.ContainerPort
+			wait, err := time.ParseDuration(env["INGEST_WRITE_WAIT"])
+			if err != nil {
+				t.Fatalf("INGEST_WRITE_WAIT: %v", err)
 			}
-			if ports["http"] != 8080 || ports["admin"] != 9090 {
-				t.Errorf("container ports %v, want http 8080 and admin 9090", ports)
+			timeout, err := time.ParseDuration(env["INGEST_SHUTDOWN_TIMEOUT"])
+			if err != nil {
+				t.Fatalf("INGEST_SHUTDOWN_TIMEOUT: %v", err)
 			}
-			if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
-				t.Fatal("no preStop sleep: the pod would stop before load balancers stop sending to it")
+			if wait >= timeout {
+				t.Errorf("INGEST_WRITE_WAIT %s is not below INGEST_SHUTDOWN_TIMEOUT %s: a push in flight at SIGTERM could be cut off", wait, timeout)
 			}
-			grace := pod.Spec.TerminationGracePeriodSeconds
-			if grace == nil || *grace <= c.Lifecycle.PreStop.Sleep.Seconds+20 {
-				t.Errorf("terminationGracePeriodSeconds %v leaves no time after the %ds preStop sleep for in-flight requests", grace, c.Lifecycle.PreStop.Sleep.Seconds)
-			}
-			if len(pod.Spec.TopologySpreadConstraints) == 0 {
-				t.Error("no topologySpreadConstraints")
-			}
-			for _, tsc := range pod.Spec.TopologySpreadConstraints {
-				if !selects(t, tsc.LabelSelector, pod.Labels) {
-					t.Errorf("topology spread on %s does not select the API pods", tsc.TopologyKey)
+			for key, want := range map[string]string{"LOG_FORMAT": "json", "INGEST_MAX_BODY_BYTES": "16777216", "INGEST_MAX_IN_FLIGHT": "32"} {
+				if env[key] != want {
+					t.Errorf("%s %q, want %q", key, env[key], want)
 				}
 			}
-
-			svc := named[corev1.Service](t, o, "sensorhub-api")
-			if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
-				t.Errorf("Service selector %v does not select the API pods", svc.Spec.Selector)
-			}
-			svcPorts := map[string]bool{}
-			for _, p := range svc.Spec.Ports {
-				svcPorts[p.Name] = true
-				if _, ok := ports[p.TargetPort.String()]; !ok {
-					t.Errorf("Service port %s targets %s, which the container does not name", p.Name, p.TargetPort.String())
-				}
-			}
-
-			ing := named[networkingv1.Ingress](t, o, "sensorhub-api")
-			for _, r := range ing.Spec.Rules {
-				for _, p := range r.HTTP.Paths {
-					if b := p.Backend.Service; b == nil || b.Name != svc.Name || !svcPorts[b.Port.Name] || b.Port.Name == "admin" {
-						t.Errorf("Ingress backend %+v: want the Service's http port", p.Backend.Service)
-					}
-				}
-			}
-
-			hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, "sensorhub-api")
-			if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
-				t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
-			}
-			if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas > hpa.Spec.MaxReplicas {
-				t.Errorf("HPA min %v max %d", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
-			}
-			if c.Resources.Requests.Cpu().IsZero() {
-				t.Error("a CPU-utilization HPA needs a CPU request")
-			}
-
-			pdb := named[policyv1.PodDisruptionBudget](t, o, "sensorhub-api")
-			if !selects(t, pdb.Spec.Selector, pod.Labels) {
-				t.Error("PodDisruptionBudget does not select the API pods")
-			}
-			if pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*hpa.Spec.MinReplicas) {
-				t.Errorf("PDB minAvailable %s with as few as %d replicas blocks every eviction", pdb.Spec.MinAvailable, *hpa.Spec.MinReplicas)
-			}
-
-			np := named[networkingv1.NetworkPolicy](t, o, "sensorhub-api")
-			if !selects(t, &np.Spec.PodSelector, pod.Labels) {
-				t.Error("NetworkPolicy does not select the API pods")
-			}
-			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
-				t.Errorf("NetworkPolicy types %v, want Ingress and Egress", np.Spec.PolicyTypes)
-			}
-			inPorts := map[int]bool{}
-			for _, r := range np.Spec.Ingress {
-				if len(r.From) == 0 {
-					t.Error("NetworkPolicy ingress rule open to every source")
-				}
-				for _, p := range r.Ports {
-					inPorts[p.Port.IntValue()] = true
-				}
-			}
-			if !inPorts[8080] || !inPorts[9090] || len(inPorts) != 2 {
-				t.Errorf("NetworkPolicy ingress ports %v, want 8080 (ingress controller) and 9090 (Prometheus)", inPorts)
-			}
-			var dns, dbSelector bool
-			var dbPeers []networkingv1.NetworkPolicyPeer
-			for _, r := range np.Spec.Egress {
-				for _, p := range r.Ports {
-					switch p.Port.IntValue() {
-					case 53:
-						dns = true
-					case 5432:
-						dbSelector = true
-						dbPeers = append(dbPeers, r.To...)
-					}
-				}
-			}
-			if !dns || !dbSelector {
-				t.Errorf("NetworkPolicy egress: DNS %v, database %v; want both", dns, dbSelector)
-			}
-			// The database's pods must be among the peers the API may reach.
-			var dbPodLabels []map[string]string
-			for _, s := range of[appsv1.StatefulSet](o) {
-				dbPodLabels = append(dbPodLabels, s.Spec.Template.Labels)
-			}
-			for _, cl := range of[cnpgv1.Cluster](o) {
-				if cl.Spec.InheritedMetadata == nil {
-					t.Fatalf("Cluster %s has no inheritedMetadata labels for the NetworkPolicy", cl.Name)
-				}
-				dbPodLabels = append(dbPodLabels, cl.Spec.InheritedMetadata.Labels)
-			}
-			if len(dbPodLabels) == 0 {
-				t.Error("no database in the overlay")
-			}
-			for _, l := range dbPodLabels {
-				ok := false
-				for _, peer := range dbPeers {
-					if peer.PodSelector != nil && selects(t, peer.PodSelector, l) {
-						ok = true
-					}
-				}
-				if !ok {
-					t.Errorf("the NetworkPolicy does not let the API reach database pods labelled %v", l)
-				}
-			}
-
-			if !monitored[overlay] {
-				return
-			}
-			sm := named[monitoringv1.ServiceMonitor](t, o, "sensorhub-api")
-			if !selects(t, &sm.Spec.Selector, svc.Labels) {
-				t.Error("ServiceMonitor does not select the API Service")
-			}
-			if job := svc.Labels[sm.Spec.JobLabel]; job != "sensorhub_api" {
-				t.Errorf("ServiceMonitor jobLabel %q gives job %q; the alerting rules expect sensorhub_api", sm.Spec.JobLabel, job)
-			}
-			if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "admin" || !svcPorts["admin"] {
-				t.Errorf("ServiceMonitor endpoints %+v: want the Service's admin port", sm.Spec.Endpoints)
+			if _, err := strconv.ParseFloat(env["INGEST_RATE_LIMIT"], 64); err != nil {
+				t.Errorf("INGEST_RATE_LIMIT %q: %v", env["INGEST_RATE_LIMIT"], err)
 			}
 		})
 	}
@@ -683,7 +901,8 @@ func dsnHost(dsn string) string {
 
 // TestDatabases checks where each program connects in each overlay: the
 // API as sensorhub_api (read-only), on prod the CloudNativePG -ro Service;
-// ingest and migrate on the primary.
+// ingest, the write service and migrate on the primary, the first two as
+// the writer sensorhub_ingest.
 func TestDatabases(t *testing.T) {
 	wantHosts := map[string]map[string]string{
 		"dev":  {"api-dsn": "timescaledb", "ingest-dsn": "timescaledb", "migrate-dsn": "timescaledb"},
@@ -707,6 +926,25 @@ func TestDatabases(t *testing.T) {
 			api := named[appsv1.Deployment](t, o, "sensorhub-api").Spec.Template.Spec.Containers[0]
 			if e := envVar(api, "DATABASE_URL"); e == nil || e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil || e.ValueFrom.ConfigMapKeyRef.Key != "api-dsn" {
 				t.Errorf("API DATABASE_URL %+v, want the api-dsn key", e)
+			}
+			if !strings.Contains(cm.Data["ingest-dsn"], "user=sensorhub_ingest") || cm.Data["ingest-user"] != "sensorhub_ingest" {
+				t.Errorf("ingest-dsn %q does not connect as the writer sensorhub_ingest", cm.Data["ingest-dsn"])
+			}
+			// The writers: the ingest Job and the write service, with the
+			// DSN and password migrate gives sensorhub_ingest, never the API's.
+			writers := map[string]corev1.Container{
+				"Job sensorhub-ingest":              named[batchv1.Job](t, o, "sensorhub-ingest").Spec.Template.Spec.Containers[0],
+				"Deployment sensorhub-ingest-serve": named[appsv1.Deployment](t, o, "sensorhub-ingest-serve").Spec.Template.Spec.Containers[0],
+			}
+			for who, c := range writers {
+				if e := envVar(c, "DATABASE_URL"); e == nil || e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil ||
+					e.ValueFrom.ConfigMapKeyRef.Name != "sensorhub-database" || e.ValueFrom.ConfigMapKeyRef.Key != "ingest-dsn" {
+					t.Errorf("%s DATABASE_URL %+v, want the ingest-dsn key of sensorhub-database", who, e)
+				}
+				if e := envVar(c, "PGPASSWORD"); e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+					e.ValueFrom.SecretKeyRef.Name != "sensorhub-db-credentials" || e.ValueFrom.SecretKeyRef.Key != "ingest-password" {
+					t.Errorf("%s PGPASSWORD %+v, want the ingest-password key of sensorhub-db-credentials", who, e)
+				}
 			}
 			switch overlay {
 			case "dev":
@@ -741,9 +979,11 @@ func TestDatabases(t *testing.T) {
 				if e := envVar(migrate, "PGPASSWORD"); e == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "sensorhub-db-superuser" {
 					t.Errorf("prod migrate PGPASSWORD %+v, want CloudNativePG's superuser Secret", e)
 				}
-				hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, "sensorhub-api")
-				if *hpa.Spec.MinReplicas < 3 {
-					t.Errorf("prod HPA minReplicas %d, want at least 3", *hpa.Spec.MinReplicas)
+				for _, name := range []string{"sensorhub-api", "sensorhub-ingest-serve"} {
+					hpa := named[autoscalingv2.HorizontalPodAutoscaler](t, o, name)
+					if *hpa.Spec.MinReplicas < 3 {
+						t.Errorf("prod HPA %s minReplicas %d, want at least 3", name, *hpa.Spec.MinReplicas)
+					}
 				}
 			}
 		})

@@ -70,6 +70,7 @@ var wantAlerts = []string{
 	"SensorhubIngestRejects",
 	"SensorhubIngestStale",
 	"SensorhubRollupsStale",
+	"SensorhubWriteUnavailable",
 }
 
 func TestPromtoolCheckRules(t *testing.T) {
@@ -134,6 +135,51 @@ func TestRules(t *testing.T) {
 	want := slices.Sorted(slices.Values(wantAlerts))
 	if !slices.Equal(got, want) {
 		t.Errorf("alerts %v, want %v", got, want)
+	}
+}
+
+// pushedJobs are the jobs whose series reach Prometheus through the
+// Pushgateway (scraped with honor_labels), not as a scrape job of their own.
+var pushedJobs = map[string]bool{"sensorhub_ingest": true}
+
+// TestRuleJobsAreScraped checks that every job="..." the rules select is a
+// scrape job of compose's prometheus.yml (the same names the Kubernetes
+// ServiceMonitors' jobLabels give, which deploy/k8s checks), or a pushed job
+// kept by a honor_labels scrape of the Pushgateway: a typo there would leave
+// an alert silent for ever.
+func TestRuleJobsAreScraped(t *testing.T) {
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName     string `json:"job_name"`
+			HonorLabels bool   `json:"honor_labels"`
+		} `json:"scrape_configs"`
+	}
+	b, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	scraped, honoring := map[string]bool{}, false
+	for _, sc := range cfg.ScrapeConfigs {
+		scraped[sc.JobName] = true
+		honoring = honoring || sc.HonorLabels
+	}
+	var rf rulesFile
+	readYAML(t, "rules.yml", &rf)
+	jobMatcher := regexp.MustCompile(`\bjob\s*=\s*"([^"]*)"`)
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			for _, m := range jobMatcher.FindAllStringSubmatch(r.Expr, -1) {
+				switch job := m[1]; {
+				case scraped[job]:
+				case pushedJobs[job] && honoring:
+				default:
+					t.Errorf("%s: selects job=%q, which prometheus.yml does not scrape", r.Alert, job)
+				}
+			}
+		}
 	}
 }
 

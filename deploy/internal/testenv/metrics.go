@@ -10,7 +10,8 @@ import (
 // Histograms are listed by their base name. The API serves its metrics on
 // /metrics; ingest serves its live counters (the _total ones, and no
 // others) on -metrics-addr while it runs, and pushes the last run's values
-// (last_run_*, and the last success) to the Pushgateway at its end.
+// (last_run_*, and the last success) to the Pushgateway at its end. The
+// write service (ingest serve) serves sensorhub_write_* on its one port.
 var Metrics = map[string][]string{
 	"sensorhub_http_requests_total":                 {"route", "method", "code"},
 	"sensorhub_http_request_duration_seconds":       {"route", "method"},
@@ -37,6 +38,16 @@ var Metrics = map[string][]string{
 	"sensorhub_ingest_last_run_duration_seconds":      nil,
 	"sensorhub_ingest_last_run_failed":                nil,
 	"sensorhub_ingest_last_success_timestamp_seconds": nil,
+
+	// The write service (ingest serve), on its /metrics. The request
+	// counter has no route: every answer counts, the probes' too.
+	"sensorhub_write_requests_total":           {"code"},
+	"sensorhub_write_request_duration_seconds": nil,
+	"sensorhub_write_readings_total":           {"result"},
+	"sensorhub_write_group_readings":           nil,
+	"sensorhub_write_commit_seconds":           nil,
+	"sensorhub_write_queue_readings":           nil,
+	"sensorhub_write_rate_limited_total":       nil,
 }
 
 var (
