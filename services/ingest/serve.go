@@ -77,7 +77,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, mode := range []copyload.Mode{copyload.ModeSkip, copyload.ModeOverwrite} {
 		committers[mode] = copyload.NewCommitter(loader, copyload.GroupOptions{
-			Mode: mode, MaxWait: cfg.GroupWait, MaxReadings: cfg.GroupReadings, OnCommit: onCommit,
+			Mode: mode, MaxWait: cfg.GroupWait, MaxReadings: cfg.GroupReadings, CommitTimeout: cfg.CommitTimeout, OnCommit: onCommit,
 		})
 	}
 	m, err = writeapi.NewMetrics(reg, func() float64 {

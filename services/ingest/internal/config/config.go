@@ -200,6 +200,7 @@ type Serve struct {
 	Wait            time.Duration
 	GroupWait       time.Duration
 	GroupReadings   int
+	CommitTimeout   time.Duration
 	RefreshInterval time.Duration
 	NaiveTZ         string
 	ShutdownTimeout time.Duration
@@ -244,8 +245,9 @@ Flags:
 	fs.Int64Var(&c.MaxReadings, "max-readings", int64(envInt(getenv, "INGEST_MAX_READINGS", 100_000, &envErr)), "bound on the readings of one push; larger bodies get 413 (env INGEST_MAX_READINGS)")
 	fs.IntVar(&c.MaxListed, "max-listed-rejects", envInt(getenv, "INGEST_MAX_LISTED_REJECTS", 100, &envErr), "rejected readings listed in an answer; all are counted (env INGEST_MAX_LISTED_REJECTS)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", envInt(getenv, "INGEST_MAX_IN_FLIGHT", 32, &envErr), "pushes parsed or waiting at once; with -max-readings it bounds memory (env INGEST_MAX_IN_FLIGHT)")
-	fs.DurationVar(&c.Wait, "write-wait", envDuration(getenv, "INGEST_WRITE_WAIT", 10*time.Second, &envErr), "how long a push waits for a slot and its commit before 503 with Retry-After (env INGEST_WRITE_WAIT)")
+	fs.DurationVar(&c.Wait, "write-wait", envDuration(getenv, "INGEST_WRITE_WAIT", 10*time.Second, &envErr), "how long a push waits for a slot and for its group commit to start before 503 with Retry-After; such a push was not written (env INGEST_WRITE_WAIT)")
 	fs.DurationVar(&c.GroupWait, "group-wait", envDuration(getenv, "INGEST_GROUP_WAIT", 5*time.Millisecond, &envErr), "how long a commit waits for other pushes to share its transaction (env INGEST_GROUP_WAIT)")
+	fs.DurationVar(&c.CommitTimeout, "commit-timeout", envDuration(getenv, "INGEST_COMMIT_TIMEOUT", 10*time.Second, &envErr), "bound on writing one group, retries included; past it the transaction is rolled back and its pushes get 503 (env INGEST_COMMIT_TIMEOUT)")
 	fs.IntVar(&c.GroupReadings, "group-readings", envInt(getenv, "INGEST_GROUP_READINGS", 50_000, &envErr), "readings that end a group early (env INGEST_GROUP_READINGS)")
 	fs.DurationVar(&c.RefreshInterval, "refresh-interval", envDuration(getenv, "INGEST_REFRESH_INTERVAL", time.Second, &envErr), "materialize pushed ranges' rollups at most this often; answers are exact before it (env INGEST_REFRESH_INTERVAL)")
 	fs.StringVar(&c.NaiveTZ, "naive-tz", getenv("INGEST_NAIVE_TZ"), "IANA zone for timestamps without an offset; empty rejects them (env INGEST_NAIVE_TZ)")
@@ -276,8 +278,8 @@ Flags:
 		return c, fmt.Errorf("%w: the -max-* bounds and -group-readings must be positive", ErrUsage)
 	case c.MaxListed < 0:
 		return c, fmt.Errorf("%w: -max-listed-rejects must not be negative", ErrUsage)
-	case c.Wait <= 0 || c.GroupWait <= 0 || c.RefreshInterval <= 0:
-		return c, fmt.Errorf("%w: -write-wait, -group-wait and -refresh-interval must be positive", ErrUsage)
+	case c.Wait <= 0 || c.GroupWait <= 0 || c.RefreshInterval <= 0 || c.CommitTimeout <= 0:
+		return c, fmt.Errorf("%w: -write-wait, -group-wait, -commit-timeout and -refresh-interval must be positive", ErrUsage)
 	}
 	return c, nil
 }

@@ -22,9 +22,10 @@ type Outcome struct {
 	Inserted, Duplicates, Updated int64
 }
 
-// ErrBusy reports a submission that could not be committed within its
-// context's deadline: the queue was full or the database slow or down. The
-// client may send it again; readings committed meanwhile are then duplicates.
+// ErrBusy reports a submission that was not committed: it waited longer
+// than its bound for a group (the queue was full, the database slow or down)
+// and was withdrawn, so none of its readings were written; or its caller
+// left. The client may send it again.
 var ErrBusy = errors.New("the write queue did not commit in time")
 
 // GroupOptions tune a Committer.
@@ -39,6 +40,11 @@ type GroupOptions struct {
 	MaxReadings int
 	// Queue bounds the submissions waiting for a group (default 256).
 	Queue int
+	// CommitTimeout bounds writing one group, retries included (default
+	// 10 s): past it the transaction is cancelled, rolled back, and its
+	// submissions fail, so no caller waits without bound on a stuck
+	// database.
+	CommitTimeout time.Duration
 	// OnCommit, when set, is called after each group's commit with its
 	// size, on the committer's goroutine.
 	OnCommit func(GroupStats)
@@ -66,7 +72,17 @@ type pending struct {
 	ctx  context.Context
 	sub  *Submission
 	done chan result // buffered: the committer never blocks on a gone client
+	// state decides who owns the submission: the committer takes it for a
+	// group (queued → taken) unless its caller gave up first (queued →
+	// abandoned). So a caller that gives up knows it was never written.
+	state atomic.Int32
 }
+
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
 
 type result struct {
 	out Outcome
@@ -84,24 +100,45 @@ func NewCommitter(l *Loader, opts GroupOptions) *Committer {
 	if opts.Queue <= 0 {
 		opts.Queue = 256
 	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = 10 * time.Second
+	}
 	return &Committer{l: l, opts: opts, queue: make(chan *pending, opts.Queue)}
 }
 
 // Queued returns how many readings wait for a group.
 func (c *Committer) Queued() int64 { return c.queued.Load() }
 
-// Commit queues sub and waits until its group committed. It returns ErrBusy
-// when ctx ends first; a submission whose context ended before its group
-// started is dropped, one whose group was already writing may still commit.
-func (c *Committer) Commit(ctx context.Context, sub *Submission) (Outcome, error) {
+// Commit queues sub and waits until its group committed. When wait passes
+// first and the submission is still queued, it is withdrawn and Commit
+// returns ErrBusy: an ErrBusy answer means none of its readings were
+// written. A submission whose group is already being written is waited for,
+// since its outcome is then the database's. When ctx ends (the client left,
+// shutdown), Commit returns ErrBusy at once.
+func (c *Committer) Commit(ctx context.Context, sub *Submission, wait time.Duration) (Outcome, error) {
 	if sub.Len() == 0 {
 		return Outcome{}, nil
 	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	p := &pending{ctx: ctx, sub: sub, done: make(chan result, 1)}
 	select {
 	case c.queue <- p:
 		c.queued.Add(int64(sub.Len()))
+	case <-timer.C:
+		return Outcome{}, fmt.Errorf("%w: the queue stayed full for %v", ErrBusy, wait)
 	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+	}
+	select {
+	case r := <-p.done:
+		return r.out, r.err
+	case <-timer.C:
+		if p.state.CompareAndSwap(queued, abandoned) {
+			return Outcome{}, fmt.Errorf("%w: not committed within %v", ErrBusy, wait)
+		}
+	case <-ctx.Done():
+		p.state.CompareAndSwap(queued, abandoned)
 		return Outcome{}, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
 	}
 	select {
@@ -155,7 +192,9 @@ func (c *Committer) drain(ctx context.Context) {
 		select {
 		case p := <-c.queue:
 			c.queued.Add(-int64(p.sub.Len()))
-			p.done <- result{err: fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))}
+			if p.state.CompareAndSwap(queued, taken) {
+				p.done <- result{err: fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))}
+			}
 		default:
 			return
 		}
@@ -166,10 +205,9 @@ func (c *Committer) commitGroup(ctx context.Context, w *writer, group []*pending
 	live := group[:0]
 	for _, p := range group {
 		c.queued.Add(-int64(p.sub.Len()))
-		if p.ctx.Err() != nil {
-			// Its client has its 503 already: writing it now would commit
-			// readings nobody will be told about.
-			p.done <- result{err: fmt.Errorf("%w: %w", ErrBusy, context.Cause(p.ctx))}
+		// A submission its caller withdrew has its 503 already: writing
+		// it now would commit readings nobody is told about.
+		if !p.state.CompareAndSwap(queued, taken) {
 			continue
 		}
 		live = append(live, p)
@@ -185,16 +223,18 @@ func (c *Committer) commitGroup(ctx context.Context, w *writer, group []*pending
 	}
 	start := time.Now()
 	var outs []Outcome
-	err := dbretry.Idempotent(ctx, c.l.opts.retry, c.l.opts.logger, "commit pushed readings", func() error {
-		if err := c.l.parts.ensure(ctx, c.l.pool, all.times); err != nil {
+	gctx, cancel := context.WithTimeout(ctx, c.opts.CommitTimeout)
+	defer cancel()
+	err := dbretry.Idempotent(gctx, c.l.opts.retry, c.l.opts.logger, "commit pushed readings", func() error {
+		if err := c.l.parts.ensure(gctx, c.l.pool, all.times); err != nil {
 			return err
 		}
-		err := w.acquire(ctx)
+		err := w.acquire(gctx)
 		if err == nil {
-			outs, err = w.writeGroup(ctx, all, subs)
+			outs, err = w.writeGroup(gctx, all, subs)
 		}
-		if dbretry.Transient(err) {
-			w.discard()
+		if err != nil && (dbretry.Transient(err) || gctx.Err() != nil) {
+			w.discard() // a cancelled statement leaves the connection unusable
 		}
 		return err
 	})

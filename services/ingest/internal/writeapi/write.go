@@ -109,7 +109,8 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 	if wait <= 0 {
 		wait = 10 * time.Second
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
+	deadline := start.Add(wait)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if h.slots != nil {
 		select {
@@ -151,13 +152,15 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 		return nil, h.prepareProblem(ctx, err)
 	}
 	committer := h.Committers[mode]
-	out, err := committer.Commit(wctx, sub)
+	out, err := committer.Commit(ctx, sub, max(time.Until(deadline), time.Millisecond))
 	if err != nil {
 		if errors.Is(err, copyload.ErrBusy) {
-			return nil, busy("the database did not commit in time", ctx)
+			return nil, busy("the write queue did not reach this request in time", ctx)
 		}
 		h.Logger.Error("commit pushed readings", "err", err)
-		return nil, busy("the database is unavailable", ctx)
+		return nil, huma.ErrorWithHeaders(huma.Error503ServiceUnavailable(
+			"the database did not commit this request in time or is unavailable; send it again (readings already stored count as duplicates)"),
+			http.Header{"Retry-After": {"1"}})
 	}
 	res := WriteResult{
 		Format: sub.Format.String(), Accepted: sub.Read, Inserted: out.Inserted, Duplicates: out.Duplicates,
@@ -196,7 +199,7 @@ func (h *handlers) prepareProblem(ctx context.Context, err error) error {
 // busy is a 503 telling the client to retry.
 func busy(why string, _ context.Context) error {
 	return huma.ErrorWithHeaders(
-		huma.Error503ServiceUnavailable(why+"; nothing of this request was acknowledged, send it again (stored readings count as duplicates)"),
+		huma.Error503ServiceUnavailable(why+"; nothing of this request was written, send it again"),
 		http.Header{"Retry-After": {"1"}})
 }
 

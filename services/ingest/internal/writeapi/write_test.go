@@ -65,7 +65,7 @@ func newService(t *testing.T, d *dbtest.DB, o serviceOpts) service {
 	committers := map[copyload.Mode]*copyload.Committer{}
 	var wg sync.WaitGroup
 	for _, mode := range []copyload.Mode{copyload.ModeSkip, copyload.ModeOverwrite} {
-		c := copyload.NewCommitter(loader, copyload.GroupOptions{Mode: mode, MaxWait: 2 * time.Millisecond})
+		c := copyload.NewCommitter(loader, copyload.GroupOptions{Mode: mode, MaxWait: 2 * time.Millisecond, CommitTimeout: 2 * time.Second})
 		committers[mode] = c
 		wg.Go(func() { c.Run(ctx) })
 	}
@@ -375,9 +375,11 @@ func TestWriteKeysAndScope(t *testing.T) {
 	}
 }
 
-// TestWriteBusyAnswers503 holds a lock the commit needs: the push waits
-// its bounded time and gets 503 with Retry-After, and once the lock is gone
-// the same body is written.
+// TestWriteBusyAnswers503 holds a lock the commit needs: the push is
+// answered 503 with Retry-After within its bounds (-write-wait, then the
+// commit timeout rolls its group back), nothing of it is written, and once
+// the lock is gone the same body is inserted. A push queued behind the
+// stuck group is withdrawn at its wait and answered 503 too.
 func TestWriteBusyAnswers503(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
 		s := newService(t, d, serviceOpts{limits: writeapi.Limits{Wait: 500 * time.Millisecond}})
@@ -386,7 +388,6 @@ func TestWriteBusyAnswers503(t *testing.T) {
 		if a := s.push(t, "", "", "", body, false); a.status != http.StatusOK {
 			t.Fatalf("%d %s", a.status, a.body)
 		}
-		body2 := []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-02T00:00:00Z","value":2}` + "\n")
 		tx, err := d.Pool.Begin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -394,23 +395,34 @@ func TestWriteBusyAnswers503(t *testing.T) {
 		if _, err := tx.Exec(t.Context(), `LOCK TABLE sensorhub.dataset_state IN ACCESS EXCLUSIVE MODE`); err != nil {
 			t.Fatal(err)
 		}
+		stuck := []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-02T00:00:00Z","value":2}` + "\n")
+		queued := []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-03T00:00:00Z","value":3}` + "\n")
+		var wg sync.WaitGroup
+		answers := make([]answer, 2)
 		start := time.Now()
-		a := s.push(t, "", "", "", body2, false)
+		wg.Go(func() { answers[0] = s.push(t, "", "", "", stuck, false) })
+		time.Sleep(100 * time.Millisecond) // the first push's group is writing
+		wg.Go(func() { answers[1] = s.push(t, "", "", "", queued, false) })
+		wg.Wait()
 		took := time.Since(start)
-		if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || took > 5*time.Second {
-			t.Errorf("while locked: %d %s after %v, Retry-After %q", a.status, a.body, took, a.header.Get("Retry-After"))
+		for i, a := range answers {
+			if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
+				t.Errorf("push %d while locked: %d %s, Retry-After %q; want 503 with Retry-After", i, a.status, a.body, a.header.Get("Retry-After"))
+			}
+		}
+		if took > 5*time.Second {
+			t.Errorf("the pushes were answered after %v; the bounds are 0.5 s + 2 s", took)
 		}
 		if err := tx.Rollback(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		// The refused push may have committed once the lock went (its
-		// group was writing): sending it again is safe either way.
-		a = s.push(t, "", "", "", body2, false)
-		if a.status != http.StatusOK || a.result.Inserted+a.result.Duplicates != 1 {
-			t.Errorf("after the lock: %d %s", a.status, a.body)
+		if n := len(readAll(t, d.Pool)); n != 1 {
+			t.Errorf("%d readings stored after two 503 answers, want the first push's 1", n)
 		}
-		if n := len(readAll(t, d.Pool)); n != 2 {
-			t.Errorf("%d readings stored, want 2", n)
+		for i, b := range [][]byte{stuck, queued} {
+			if a := s.push(t, "", "", "", b, false); a.status != http.StatusOK || a.result.Inserted != 1 {
+				t.Errorf("push %d again after the lock: %d %s; want it inserted", i, a.status, a.body)
+			}
 		}
 	})
 }
