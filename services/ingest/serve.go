@@ -50,9 +50,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		dopts.NaiveZone = loc
 	}
-	// One connection per committer, one for new series and partitions, one
-	// for the refresher, one for readiness.
-	pool, err := connect(ctx, cfg.DatabaseURL, 6)
+	// One connection per committer worker (two per duplicate mode), one for
+	// new series and partitions, one for the refresher, one for readiness.
+	pool, err := connect(ctx, cfg.DatabaseURL, 8)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,11 +26,14 @@ type Series struct {
 
 type key struct{ device, parameter string }
 
-// Catalog caches the series table. It is not safe for concurrent use: the one
-// goroutine that reads a file resolves its series.
+// Catalog caches the series table. It is safe for concurrent use: the batch
+// job resolves on one goroutine per file, the write service on one per
+// request; lookups of known series share a read lock, and only the creation
+// of a series takes the write lock.
 type Catalog struct {
 	pool   *pgxpool.Pool
 	dryRun bool
+	mu     sync.RWMutex
 	byKey  map[key]Series
 	nextID int32 // dry runs hand out negative ids for series they would create
 }
@@ -89,19 +93,39 @@ UNION ALL
 SELECT series_id, value_type FROM sensorhub.series WHERE device_id = $1 AND parameter = $2
 LIMIT 1`
 
+// Cached returns the series of (device, parameter) when the catalog knows it,
+// without a round trip: ok is false for a series Resolve must look up or
+// create. A known series of the other type is ErrTypeConflict, as from
+// Resolve.
+func (c *Catalog) Cached(device, parameter string, t dataset.ValueType) (s Series, ok bool, err error) {
+	c.mu.RLock()
+	s, ok = c.byKey[key{device, parameter}]
+	c.mu.RUnlock()
+	if ok && s.Type != t {
+		return s, true, fmt.Errorf("%w: reading is %s, series %s/%s is %s", ErrTypeConflict, t, device, parameter, s.Type)
+	}
+	return s, ok, nil
+}
+
 // Resolve returns the series of (device, parameter), creating it with type t
 // when it does not exist. It returns ErrTypeConflict (wrapped with both types)
 // when the series exists with another type.
 func (c *Catalog) Resolve(ctx context.Context, device, parameter string, t dataset.ValueType) (Series, error) {
 	k := key{device, parameter}
+	c.mu.RLock()
 	s, ok := c.byKey[k]
+	c.mu.RUnlock()
 	if !ok {
-		var err error
-		s, err = c.create(ctx, k, t)
-		if err != nil {
-			return Series{}, err
+		c.mu.Lock()
+		if s, ok = c.byKey[k]; !ok {
+			var err error
+			if s, err = c.create(ctx, k, t); err != nil {
+				c.mu.Unlock()
+				return Series{}, err
+			}
+			c.byKey[k] = s
 		}
-		c.byKey[k] = s
+		c.mu.Unlock()
 	}
 	if s.Type != t {
 		return s, fmt.Errorf("%w: reading is %s, series %s/%s is %s", ErrTypeConflict, t, device, parameter, s.Type)
@@ -134,4 +158,8 @@ func (c *Catalog) create(ctx context.Context, k key, t dataset.ValueType) (Serie
 }
 
 // Len is the number of series known.
-func (c *Catalog) Len() int { return len(c.byKey) }
+func (c *Catalog) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.byKey)
+}

@@ -26,10 +26,23 @@ const nullLength = 0xFFFFFFFF // -1 as int32: a NULL field
 // appendBinary encodes the batch's rows in the column order of
 // readingColumns into buf and returns it.
 func (b *batch) appendBinary(buf []byte) []byte {
+	return appendTrailer(b.appendRows(appendHeader(buf)))
+}
+
+func appendHeader(buf []byte) []byte {
 	be := binary.BigEndian
 	buf = append(buf, copySignature...)
-	buf = be.AppendUint32(buf, 0) // flags
-	buf = be.AppendUint32(buf, 0) // header extension length
+	buf = be.AppendUint32(buf, 0)  // flags
+	return be.AppendUint32(buf, 0) // header extension length
+}
+
+// appendTrailer ends the COPY data: a field count of -1.
+func appendTrailer(buf []byte) []byte { return binary.BigEndian.AppendUint16(buf, 0xFFFF) }
+
+// appendRows appends the batch's rows, without header or trailer, so that
+// several batches can go in one COPY.
+func (b *batch) appendRows(buf []byte) []byte {
+	be := binary.BigEndian
 	for i := range b.series {
 		buf = be.AppendUint16(buf, 5)
 		buf = be.AppendUint32(buf, 4)
@@ -48,7 +61,7 @@ func (b *batch) appendBinary(buf []byte) []byte {
 			buf = be.AppendUint32(buf, nullLength)
 		}
 	}
-	return be.AppendUint16(buf, 0xFFFF) // file trailer: field count -1
+	return buf
 }
 
 // copyBinary sends the batch to table (already quoted) with COPY ... FROM
@@ -56,8 +69,22 @@ func (b *batch) appendBinary(buf []byte) []byte {
 // between batches.
 func copyBinary(ctx context.Context, tx pgx.Tx, table string, b *batch, buf *[]byte) (int64, error) {
 	*buf = b.appendBinary((*buf)[:0])
+	return copyData(ctx, tx, table, *buf)
+}
+
+// copyGroup sends the rows of every batch of g in one COPY.
+func copyGroup(ctx context.Context, tx pgx.Tx, table string, g group, buf *[]byte) (int64, error) {
+	b := appendHeader((*buf)[:0])
+	for _, x := range g {
+		b = x.appendRows(b)
+	}
+	*buf = appendTrailer(b)
+	return copyData(ctx, tx, table, *buf)
+}
+
+func copyData(ctx context.Context, tx pgx.Tx, table string, data []byte) (int64, error) {
 	sql := fmt.Sprintf("COPY %s (series_id, time, utc_offset_min, value_num, value_text) FROM STDIN (FORMAT binary)", table)
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(*buf), sql)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), sql)
 	if err != nil {
 		return 0, err
 	}

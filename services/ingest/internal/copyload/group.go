@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,10 @@ type GroupOptions struct {
 	MaxReadings int
 	// Queue bounds the submissions waiting for a group (default 256).
 	Queue int
+	// Workers is how many groups are written at once, each on its own
+	// connection (default 2): while one group waits for its commit's WAL
+	// flush, the next one is copied, as the batch job's workers do.
+	Workers int
 	// CommitTimeout bounds writing one group, retries included (default
 	// 10 s): past it the transaction is cancelled, rolled back, and its
 	// submissions fail, so no caller waits without bound on a stuck
@@ -103,6 +108,9 @@ func NewCommitter(l *Loader, opts GroupOptions) *Committer {
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 10 * time.Second
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
 	return &Committer{l: l, opts: opts, queue: make(chan *pending, opts.Queue)}
 }
 
@@ -149,8 +157,18 @@ func (c *Committer) Commit(ctx context.Context, sub *Submission, wait time.Durat
 	}
 }
 
-// Run commits groups until ctx ends, then fails what is still queued.
+// Run commits groups on Workers connections until ctx ends, then fails what
+// is still queued.
 func (c *Committer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Go(func() { c.work(ctx) })
+	}
+	wg.Wait()
+	c.drain(ctx)
+}
+
+func (c *Committer) work(ctx context.Context) {
 	w := &writer{pool: c.l.pool, mode: c.opts.Mode, retry: c.l.opts.retry, logger: c.l.opts.logger}
 	defer w.release()
 	for {
@@ -158,33 +176,31 @@ func (c *Committer) Run(ctx context.Context) {
 		select {
 		case first = <-c.queue:
 		case <-ctx.Done():
-			c.drain(ctx)
 			return
 		}
-		group := c.gather(ctx, first)
-		c.commitGroup(ctx, w, group)
+		c.commitGroup(ctx, w, c.gather(ctx, first))
 	}
 }
 
 // gather collects submissions for MaxWait after the first, or until the
 // group is full.
 func (c *Committer) gather(ctx context.Context, first *pending) []*pending {
-	group := []*pending{first}
+	gathered := []*pending{first}
 	n := first.sub.Len()
 	timer := time.NewTimer(c.opts.MaxWait)
 	defer timer.Stop()
 	for n < c.opts.MaxReadings {
 		select {
 		case p := <-c.queue:
-			group = append(group, p)
+			gathered = append(gathered, p)
 			n += p.sub.Len()
 		case <-timer.C:
-			return group
+			return gathered
 		case <-ctx.Done():
-			return group
+			return gathered
 		}
 	}
-	return group
+	return gathered
 }
 
 func (c *Committer) drain(ctx context.Context) {
@@ -201,9 +217,9 @@ func (c *Committer) drain(ctx context.Context) {
 	}
 }
 
-func (c *Committer) commitGroup(ctx context.Context, w *writer, group []*pending) {
-	live := group[:0]
-	for _, p := range group {
+func (c *Committer) commitGroup(ctx context.Context, w *writer, gathered []*pending) {
+	live := gathered[:0]
+	for _, p := range gathered {
 		c.queued.Add(-int64(p.sub.Len()))
 		// A submission its caller withdrew has its 503 already: writing
 		// it now would commit readings nobody is told about.
@@ -216,18 +232,19 @@ func (c *Committer) commitGroup(ctx context.Context, w *writer, group []*pending
 		return
 	}
 	subs := make([]*Submission, len(live))
-	all := newBatch(nil, 0)
+	all := make(group, len(live))
 	for i, p := range live {
-		subs[i] = p.sub
-		all.merge(p.sub.b)
+		subs[i], all[i] = p.sub, p.sub.b
 	}
 	start := time.Now()
 	var outs []Outcome
 	gctx, cancel := context.WithTimeout(ctx, c.opts.CommitTimeout)
 	defer cancel()
 	err := dbretry.Idempotent(gctx, c.l.opts.retry, c.l.opts.logger, "commit pushed readings", func() error {
-		if err := c.l.parts.ensure(gctx, c.l.pool, all.times); err != nil {
-			return err
+		for _, b := range all {
+			if err := c.l.parts.ensure(gctx, c.l.pool, b.times); err != nil {
+				return err
+			}
 		}
 		err := w.acquire(gctx)
 		if err == nil {
@@ -301,11 +318,38 @@ func (m spans) deltas() seriesDelta {
 	return d
 }
 
-// merge appends o's readings to b.
-func (b *batch) merge(o *batch) {
-	for i := range o.series {
-		b.add(o.series[i], o.times[i], o.offsets[i], o.nums[i], o.texts[i], o.isText[i])
+// group is the batches of one group commit, one per submission.
+type group []*batch
+
+func (g group) len() (n int) {
+	for _, b := range g {
+		n += b.len()
 	}
+	return n
+}
+
+// span returns the time range of every reading of g.
+func (g group) span() (lo, hi time.Time) {
+	for i, b := range g {
+		if i == 0 || b.lo.Before(lo) {
+			lo = b.lo
+		}
+		if i == 0 || b.hi.After(hi) {
+			hi = b.hi
+		}
+	}
+	return lo, hi
+}
+
+// deltas sums the group's readings per series, sorted by id.
+func (g group) deltas() seriesDelta {
+	m := spans{}
+	for _, b := range g {
+		for i, id := range b.series {
+			m.add(id, 1, b.times[i], b.times[i])
+		}
+	}
+	return m.deltas()
 }
 
 // writeGroup commits the group's readings in one synchronous transaction and
@@ -313,11 +357,11 @@ func (b *batch) merge(o *batch) {
 // with one COPY; when some exist already, each submission runs through the
 // staging table in turn, so that its counts are its own and a reading sent
 // twice in one group counts as inserted once and then as a duplicate.
-func (w *writer) writeGroup(ctx context.Context, all *batch, subs []*Submission) ([]Outcome, error) {
+func (w *writer) writeGroup(ctx context.Context, all group, subs []*Submission) ([]Outcome, error) {
 	outs := make([]Outcome, len(subs))
 	if w.mode == ModeSkip {
 		err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-			if _, err := copyBinary(ctx, tx, "sensorhub.readings", all, &w.buf); err != nil {
+			if _, err := copyGroup(ctx, tx, "sensorhub.readings", all, &w.buf); err != nil {
 				return fmt.Errorf("copy readings: %w", err)
 			}
 			d := all.deltas()
@@ -420,8 +464,9 @@ const clearStageSQL = `DELETE FROM pg_temp.readings_stage`
 // finishTx records the group's stale rollup range and moves the dataset
 // version, in the group's transaction, so that the API serves the range from
 // the raw readings and its caches follow the moment the group commits.
-func finishTx(ctx context.Context, tx pgx.Tx, b *batch) error {
-	if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
+func finishTx(ctx context.Context, tx pgx.Tx, g group) error {
+	lo, hi := g.span()
+	if _, err := tx.Exec(ctx, pendingSQL, lo, hi); err != nil {
 		return fmt.Errorf("record rollup range: %w", err)
 	}
 	return db.BumpDatasetVersion(ctx, tx)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,7 +123,6 @@ type Loader struct {
 	pool    *pgxpool.Pool
 	opts    options
 	catalog *catalog.Catalog
-	catMu   sync.Mutex // serializes Prepare's use of catalog; Load has one reader per file
 	parts   *partitions
 }
 
@@ -285,11 +283,7 @@ func (l *Loader) read(ctx context.Context, rd *dataset.Reader, fs *fileState, ou
 		if res.Read == 1 || r.Time.After(res.Hi) {
 			res.Hi = r.Time
 		}
-		var s catalog.Series
-		err = dbretry.Idempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
-			s, err = l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
-			return err
-		})
+		s, err := l.resolve(ctx, &r)
 		if errors.Is(err, catalog.ErrTypeConflict) {
 			if err := reject(Reject{Pos: pos, Field: "type", Reason: err.Error()}); err != nil {
 				if errors.Is(err, ErrTooManyRejects) {

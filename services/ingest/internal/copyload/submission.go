@@ -59,29 +59,17 @@ func (l *Loader) Prepare(ctx context.Context, src io.Reader, opts PrepareOptions
 		return nil, err
 	}
 	sub := &Submission{b: newBatch(nil, 64), Format: rd.Format()}
-	// Parse outside the catalog's lock, so that bodies arriving together
-	// parse side by side; only the series lookups take turns. Rejects keep
-	// body order: each carries the sequence number of its record.
-	type parsed struct {
-		r   dataset.Reading
-		pos dataset.Position
-		seq int
+	reject := func(r Reject) {
+		sub.Rejected++
+		if len(sub.Rejects) < opts.MaxListed {
+			sub.Rejects = append(sub.Rejects, r)
+		}
 	}
-	type listed struct {
-		rej Reject
-		seq int
-	}
-	var (
-		readings    []parsed
-		parseRejs   []listed
-		resolveRejs []listed
-	)
-	seq := 0
-	for ; ; seq++ {
+	for n := int64(0); ; n++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if opts.MaxReadings > 0 && int64(seq) > opts.MaxReadings {
+		if opts.MaxReadings > 0 && n > opts.MaxReadings {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyReadings, opts.MaxReadings)
 		}
 		r, pos, err := rd.Next()
@@ -93,54 +81,41 @@ func (l *Loader) Prepare(ctx context.Context, src io.Reader, opts PrepareOptions
 			if !errors.As(err, &rec) {
 				return nil, err
 			}
-			sub.Rejected++
-			if len(parseRejs) < opts.MaxListed {
-				parseRejs = append(parseRejs, listed{Reject{Pos: rec.Pos, Field: rec.Field, Reason: rec.Reason, Raw: rec.Raw, RawCut: rec.RawCut}, seq})
-			}
+			reject(Reject{Pos: rec.Pos, Field: rec.Field, Reason: rec.Reason, Raw: rec.Raw, RawCut: rec.RawCut})
 			continue
 		}
-		readings = append(readings, parsed{r, pos, seq})
-	}
-	resolveReject := func(r Reject, seq int) {
-		sub.Rejected++
-		if len(resolveRejs) < opts.MaxListed {
-			resolveRejs = append(resolveRejs, listed{r, seq})
-		}
-	}
-	l.catMu.Lock()
-	defer l.catMu.Unlock()
-	for _, p := range readings {
-		r := &p.r
 		if opts.Allow != nil && !opts.Allow(r.DeviceID, r.Parameter) {
-			resolveReject(Reject{Pos: p.pos, Field: "device_id", Reason: opts.AllowReason}, p.seq)
+			reject(Reject{Pos: pos, Field: "device_id", Reason: opts.AllowReason})
 			continue
 		}
-		var s catalog.Series
-		err = dbretry.Idempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
-			s, err = l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
-			return err
-		})
+		s, err := l.resolve(ctx, &r)
 		if errors.Is(err, catalog.ErrTypeConflict) {
-			resolveReject(Reject{Pos: p.pos, Field: "type", Reason: err.Error()}, p.seq)
+			reject(Reject{Pos: pos, Field: "type", Reason: err.Error()})
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.pos, err)
+			return nil, fmt.Errorf("%s: %w", pos, err)
 		}
 		if sub.b.len() == 0 {
-			sub.b.first = p.pos
+			sub.b.first = pos
 		}
 		sub.Read++
 		sub.b.add(s.ID, r.Time, r.OffsetMinutes(), r.Num, r.Text, r.Type == dataset.Text)
 	}
-	// The first MaxListed rejects overall are among the first MaxListed of
-	// each kind: merge the two lists in body order.
-	for len(sub.Rejects) < opts.MaxListed && (len(parseRejs) > 0 || len(resolveRejs) > 0) {
-		if len(resolveRejs) == 0 || (len(parseRejs) > 0 && parseRejs[0].seq < resolveRejs[0].seq) {
-			sub.Rejects, parseRejs = append(sub.Rejects, parseRejs[0].rej), parseRejs[1:]
-		} else {
-			sub.Rejects, resolveRejs = append(sub.Rejects, resolveRejs[0].rej), resolveRejs[1:]
-		}
-	}
 	return sub, nil
+}
+
+// resolve returns the series of r: from the catalog's cache when it knows
+// it, which is every reading but a series' first, so the retry wrapper and
+// its closure are paid only for the round trips that need them.
+func (l *Loader) resolve(ctx context.Context, r *dataset.Reading) (catalog.Series, error) {
+	s, ok, err := l.catalog.Cached(r.DeviceID, r.Parameter, r.Type)
+	if ok || err != nil {
+		return s, err
+	}
+	err = dbretry.Idempotent(ctx, l.opts.retry, l.opts.logger, "resolve series", func() (err error) {
+		s, err = l.catalog.Resolve(ctx, r.DeviceID, r.Parameter, r.Type)
+		return err
+	})
+	return s, err
 }

@@ -8,6 +8,7 @@ package writeapi
 import (
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +110,7 @@ func Register(api huma.API, d Deps) {
 	if h.Limits.MaxInFlight > 0 {
 		h.slots = make(chan struct{}, h.Limits.MaxInFlight)
 	}
+	h.parsers = make(chan struct{}, runtime.GOMAXPROCS(0))
 	api.UseMiddleware(authenticate(api, d.Keys, d.RateLimit, d.Metrics))
 	h.registerWrite(api)
 	h.registerHealth(api)
@@ -146,5 +148,6 @@ func NewHandler(d Deps, draining *atomic.Bool) http.Handler {
 
 type handlers struct {
 	Deps
-	slots chan struct{} // MaxInFlight tokens; nil: unbounded
+	slots   chan struct{} // MaxInFlight tokens; nil: unbounded
+	parsers chan struct{} // one token per CPU: bodies parsed at once
 }

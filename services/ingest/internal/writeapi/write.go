@@ -147,6 +147,8 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 	if h.Limits.MaxBodyBytes > 0 {
 		body = &boundedBody{r: body, left: h.Limits.MaxBodyBytes}
 	}
+	// Parsing is CPU work: one body per CPU at a time, the others wait
+	// (their bodies in the socket buffers) rather than share the CPUs.
 	sub, err := h.Loader.Prepare(wctx, body, opts)
 	if err != nil {
 		return nil, h.prepareProblem(ctx, err)
