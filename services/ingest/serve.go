@@ -50,9 +50,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		dopts.NaiveZone = loc
 	}
-	// One connection per committer worker (two per duplicate mode), one for
-	// new series and partitions, one for the refresher, one for readiness.
-	pool, err := connect(ctx, cfg.DatabaseURL, 8)
+	// The overwrite mode's writers connect only when such pushes come.
+	// Beyond the writers of both modes: one connection for new series and
+	// partitions, one for the refresher, one for readiness.
+	pool, err := connect(ctx, cfg.DatabaseURL, 2*cfg.Workers+3)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, mode := range []copyload.Mode{copyload.ModeSkip, copyload.ModeOverwrite} {
 		committers[mode] = copyload.NewCommitter(loader, copyload.GroupOptions{
-			Mode: mode, MaxWait: cfg.GroupWait, MaxReadings: cfg.GroupReadings, CommitTimeout: cfg.CommitTimeout, OnCommit: onCommit,
+			Mode: mode, MaxWait: cfg.GroupWait, MaxReadings: cfg.GroupReadings, CommitTimeout: cfg.CommitTimeout, Workers: cfg.Workers,
+			OnCommit: onCommit,
 		})
 	}
 	m, err = writeapi.NewMetrics(reg, func() float64 {

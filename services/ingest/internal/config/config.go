@@ -201,6 +201,7 @@ type Serve struct {
 	GroupWait       time.Duration
 	GroupReadings   int
 	CommitTimeout   time.Duration
+	Workers         int
 	RefreshInterval time.Duration
 	NaiveTZ         string
 	ShutdownTimeout time.Duration
@@ -247,6 +248,7 @@ Flags:
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", envInt(getenv, "INGEST_MAX_IN_FLIGHT", 32, &envErr), "pushes parsed or waiting at once; with -max-readings it bounds memory (env INGEST_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.Wait, "write-wait", envDuration(getenv, "INGEST_WRITE_WAIT", 10*time.Second, &envErr), "how long a push waits for a slot and for its group commit to start before 503 with Retry-After; such a push was not written (env INGEST_WRITE_WAIT)")
 	fs.DurationVar(&c.GroupWait, "group-wait", envDuration(getenv, "INGEST_GROUP_WAIT", 5*time.Millisecond, &envErr), "how long a commit waits for other pushes to share its transaction (env INGEST_GROUP_WAIT)")
+	fs.IntVar(&c.Workers, "workers", envInt(getenv, "INGEST_WORKERS", 2, &envErr), "connections writing groups side by side, one waiting for its commit while the next copies (env INGEST_WORKERS)")
 	fs.DurationVar(&c.CommitTimeout, "commit-timeout", envDuration(getenv, "INGEST_COMMIT_TIMEOUT", 10*time.Second, &envErr), "bound on writing one group, retries included; past it the transaction is rolled back and its pushes get 503 (env INGEST_COMMIT_TIMEOUT)")
 	fs.IntVar(&c.GroupReadings, "group-readings", envInt(getenv, "INGEST_GROUP_READINGS", 50_000, &envErr), "readings that end a group early (env INGEST_GROUP_READINGS)")
 	fs.DurationVar(&c.RefreshInterval, "refresh-interval", envDuration(getenv, "INGEST_REFRESH_INTERVAL", time.Second, &envErr), "materialize pushed ranges' rollups at most this often; answers are exact before it (env INGEST_REFRESH_INTERVAL)")
@@ -274,8 +276,8 @@ Flags:
 		return c, fmt.Errorf("%w: set INGEST_WRITE_KEYS or INGEST_WRITE_KEYS_FILE, not both", ErrUsage)
 	case c.RateLimit < 0 || c.RateBurst < 0:
 		return c, fmt.Errorf("%w: -rate-limit and -rate-burst must not be negative", ErrUsage)
-	case c.MaxBodyBytes <= 0 || c.MaxDecompressed <= 0 || c.MaxReadings <= 0 || c.MaxInFlight <= 0 || c.GroupReadings <= 0:
-		return c, fmt.Errorf("%w: the -max-* bounds and -group-readings must be positive", ErrUsage)
+	case c.MaxBodyBytes <= 0 || c.MaxDecompressed <= 0 || c.MaxReadings <= 0 || c.MaxInFlight <= 0 || c.GroupReadings <= 0 || c.Workers <= 0:
+		return c, fmt.Errorf("%w: the -max-* bounds, -group-readings and -workers must be positive", ErrUsage)
 	case c.MaxListed < 0:
 		return c, fmt.Errorf("%w: -max-listed-rejects must not be negative", ErrUsage)
 	case c.Wait <= 0 || c.GroupWait <= 0 || c.RefreshInterval <= 0 || c.CommitTimeout <= 0:
