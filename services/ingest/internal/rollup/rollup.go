@@ -79,8 +79,8 @@ func Pending(ctx context.Context, q Querier) ([]Range, error) {
 
 // Refresh recomputes every pending range and returns the ranges it refreshed.
 // On plain PostgreSQL each range is recomputed by parts connections at once,
-// each for the series with series_id % parts = part; on TimescaleDB parts is
-// ignored.
+// each for the series with series_id % parts = part, while a connection of
+// its own holds the refresh lock; on TimescaleDB parts is ignored.
 func Refresh(ctx context.Context, pool *pgxpool.Pool, parts int) ([]Range, error) {
 	parts = max(1, parts)
 	flavor, err := db.ReadFlavor(ctx, pool)
@@ -90,7 +90,23 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, parts int) ([]Range, error
 	if flavor == db.FlavorTimescaleDB {
 		return refreshTimescale(ctx, pool)
 	}
-	ranges, err := Pending(ctx, pool)
+	// Under the refresh lock, as on TimescaleDB: two refreshes recomputing
+	// the same range at once (a job's and the write service's) would both
+	// insert its buckets, and the second would fail on the first's rows.
+	// The one that waited reads the pending ranges once the other deleted
+	// its own. The lock is held on a connection of its own, outside the
+	// pool, so that refreshes waiting for it never hold the pool's
+	// connections the parts need.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("refresh rollups: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, lockRefreshSQL); err != nil {
+		return nil, fmt.Errorf("refresh rollups: take lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), unlockRefreshSQL) //nolint:errcheck
+	ranges, err := Pending(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
