@@ -227,7 +227,8 @@ func chooseFormat(param, contentType string) (dataset.Format, error) {
 		return dataset.Auto, nil // the reference document or NDJSON, told apart by the content
 	case "text/plain", "application/x-influx-line-protocol":
 		return dataset.LineProtocol, nil
-	case "application/octet-stream", "application/gzip", "application/x-gzip":
+	case "application/octet-stream", "application/gzip", "application/x-gzip",
+		"application/x-www-form-urlencoded": // what curl --data-binary declares when told nothing
 		return dataset.Auto, nil
 	}
 	return dataset.Auto, fmt.Errorf("Content-Type %q: want application/x-ndjson, text/csv, application/json or text/plain (line protocol), or give format", mt)

@@ -194,6 +194,11 @@ func TestWriteEachFormat(t *testing.T) {
 {"device_id":"dev.a","parameter":"hum","timestamp":"2024-03-10T10:30:00+01:00","value":"dry","type":"text"}
 {"device_id":"dev.b","parameter":"temp","timestamp":"2024-03-10T10:30:00+01:00","value":1e99}
 `},
+		{"ndjson", "application/x-www-form-urlencoded", "", `{"device_id":"dev.a","parameter":"temp","timestamp":"2024-03-10T10:30:00+01:00","value":21.5}
+{"device_id":"dev.a","parameter":"temp","timestamp":"2024-03-10T10:31:00.000001+01:00","value":-0.000125}
+{"device_id":"dev.a","parameter":"hum","timestamp":"2024-03-10T10:30:00+01:00","value":"dry","type":"text"}
+{"device_id":"dev.b","parameter":"temp","timestamp":"2024-03-10T10:30:00+01:00","value":1e99}
+`},
 		{"csv", "text/csv", "", "device_id,parameter,timestamp,value,type\n" +
 			"dev.a,temp,2024-03-10T10:30:00+01:00,21.5,numeric\n" +
 			"dev.a,temp,2024-03-10T10:31:00.000001+01:00,-0.000125,numeric\n" +
@@ -209,7 +214,7 @@ func TestWriteEachFormat(t *testing.T) {
 		s := newService(t, d, serviceOpts{})
 		for _, b := range bodies {
 			for _, gz := range []bool{false, true} {
-				name := fmt.Sprintf("%s gzip=%v", b.name, gz)
+				name := fmt.Sprintf("%s (%s) gzip=%v", b.name, b.contentType, gz)
 				if _, err := d.Pool.Exec(t.Context(), `TRUNCATE sensorhub.readings`); err != nil {
 					t.Fatal(err)
 				}
