@@ -134,7 +134,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	auth := "on"
 	if keys == nil {
-		auth = "off (development only: anyone may write any series)"
+		auth = "off"
+		logger.Warn("AUTHENTICATION IS OFF (INGEST_AUTH=off): anyone who reaches this service writes any series; for local development only")
 	}
 	logger.Info("write service listening", "addr", ln.Addr().String(), "database", pipeline.Redact(pool), "auth", auth,
 		"group_wait", cfg.GroupWait, "max_in_flight", cfg.MaxInFlight)

@@ -113,6 +113,7 @@ func Register(api huma.API, d Deps) {
 	h.parsers = make(chan struct{}, runtime.GOMAXPROCS(0))
 	api.UseMiddleware(authenticate(api, d.Keys, d.RateLimit, d.Metrics))
 	h.registerWrite(api)
+	h.registerInfluxWrite(api)
 	h.registerHealth(api)
 }
 

@@ -104,6 +104,28 @@ func (h *handlers) registerWrite(api huma.API) {
 var errBodyTooLarge = errors.New("request body too large")
 
 func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, error) {
+	format, err := chooseFormat(in.Format, in.ContentType)
+	if err != nil {
+		return nil, huma.Error415UnsupportedMediaType(err.Error())
+	}
+	precision, err := dataset.ParsePrecision(in.Precision)
+	if err != nil {
+		return nil, huma.Error400BadRequest(err.Error())
+	}
+	mode, err := copyload.ParseMode(in.OnDuplicate)
+	if err != nil {
+		return nil, huma.Error400BadRequest(err.Error())
+	}
+	res, err := h.push(ctx, in.body, format, precision, mode)
+	if err != nil {
+		return nil, err
+	}
+	return &WriteOutput{Body: res}, nil
+}
+
+// push parses, validates and commits one body: the work of both write
+// operations. Its errors are huma errors, ready to answer.
+func (h *handlers) push(ctx context.Context, body io.Reader, format dataset.Format, precision dataset.Precision, mode copyload.Mode) (WriteResult, error) {
 	start := time.Now()
 	wait := h.Limits.Wait
 	if wait <= 0 {
@@ -117,20 +139,8 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 		case h.slots <- struct{}{}:
 			defer func() { <-h.slots }()
 		case <-wctx.Done():
-			return nil, busy("every write slot is taken", ctx)
+			return WriteResult{}, busy("every write slot is taken", ctx)
 		}
-	}
-	format, err := chooseFormat(in.Format, in.ContentType)
-	if err != nil {
-		return nil, huma.Error415UnsupportedMediaType(err.Error())
-	}
-	precision, err := dataset.ParsePrecision(in.Precision)
-	if err != nil {
-		return nil, huma.Error400BadRequest(err.Error())
-	}
-	mode, err := copyload.ParseMode(in.OnDuplicate)
-	if err != nil {
-		return nil, huma.Error400BadRequest(err.Error())
 	}
 	c := callerFrom(ctx)
 	opts := copyload.PrepareOptions{
@@ -143,24 +153,20 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 		opts.Allow = c.scope.Allows
 		opts.AllowReason = fmt.Sprintf("outside the scope of write key %q (%s)", c.name, c.scope)
 	}
-	body := in.body
 	if h.Limits.MaxBodyBytes > 0 {
 		body = &boundedBody{r: body, left: h.Limits.MaxBodyBytes}
 	}
-	// Parsing is CPU work: one body per CPU at a time, the others wait
-	// (their bodies in the socket buffers) rather than share the CPUs.
 	sub, err := h.Loader.Prepare(wctx, body, opts)
 	if err != nil {
-		return nil, h.prepareProblem(ctx, err)
+		return WriteResult{}, h.prepareProblem(ctx, err)
 	}
-	committer := h.Committers[mode]
-	out, err := committer.Commit(ctx, sub, max(time.Until(deadline), time.Millisecond))
+	out, err := h.Committers[mode].Commit(ctx, sub, max(time.Until(deadline), time.Millisecond))
 	if err != nil {
 		if errors.Is(err, copyload.ErrBusy) {
-			return nil, busy("the write queue did not reach this request in time", ctx)
+			return WriteResult{}, busy("the write queue did not reach this request in time", ctx)
 		}
 		h.Logger.Error("commit pushed readings", "err", err)
-		return nil, huma.ErrorWithHeaders(huma.Error503ServiceUnavailable(
+		return WriteResult{}, huma.ErrorWithHeaders(huma.Error503ServiceUnavailable(
 			"the database did not commit this request in time or is unavailable; send it again (readings already stored count as duplicates)"),
 			http.Header{"Retry-After": {"1"}})
 	}
@@ -173,7 +179,7 @@ func (h *handlers) write(ctx context.Context, in *WriteInput) (*WriteOutput, err
 		res.Rejects = append(res.Rejects, RejectedReading{Line: r.Pos.Line, Offset: r.Pos.Offset, Path: r.Pos.Path, Field: r.Field, Reason: r.Reason})
 	}
 	h.Metrics.written(res, time.Since(start))
-	return &WriteOutput{Body: res}, nil
+	return res, nil
 }
 
 // prepareProblem is the one place a failure to read a body becomes a problem.

@@ -431,3 +431,61 @@ func TestWriteBusyAnswers503(t *testing.T) {
 		}
 	})
 }
+
+// TestInfluxV2Write: what Telegraf's influxdb_v2 output sends (Token auth,
+// org and bucket, precision, gzip) is written and answered 204; a batch with
+// a bad line commits the others and answers InfluxDB's 400 partial write.
+func TestInfluxV2Write(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *dbtest.DB) {
+		s := newService(t, d, serviceOpts{keys: testKeys(t)})
+		post := func(body string, gz bool) (int, string) {
+			t.Helper()
+			data := []byte(body)
+			if gz {
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				zw.Write(data)
+				zw.Close()
+				data = buf.Bytes()
+			}
+			req, err := http.NewRequest(http.MethodPost, s.url+"/api/v2/write?org=acme&bucket=telegraf&precision=s", bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Token "+keyAll)
+			req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+			if gz {
+				req.Header.Set("Content-Encoding", "gzip")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(raw)
+		}
+		if code, body := post("cpu,host=a usage_idle=97.5,usage_user=1.25 1710063000\n", true); code != http.StatusNoContent || body != "" {
+			t.Fatalf("good batch: %d %q; want 204 without a body", code, body)
+		}
+		code, body := post("cpu,host=a usage_idle=96 1710063010\ncpu,host=a usage_idle= 1710063020\ncpu,host=a usage_idle=95 1710063030\n", false)
+		var e writeapi.InfluxError
+		if code != http.StatusBadRequest || json.Unmarshal([]byte(body), &e) != nil || e.Code != "invalid" ||
+			!strings.HasPrefix(e.Message, "partial write: 1 of 3") || !strings.Contains(e.Message, "line 2") {
+			t.Errorf("batch with a bad line: %d %s; want InfluxDB's 400 partial write naming line 2", code, body)
+		}
+		got := strs(readAll(t, d.Pool))
+		want := []string{
+			"cpu,host=a/usage_idle@2024-03-10T09:30:00.000000+0=97.5",
+			"cpu,host=a/usage_idle@2024-03-10T09:30:10.000000+0=96",
+			"cpu,host=a/usage_idle@2024-03-10T09:30:30.000000+0=95",
+			"cpu,host=a/usage_user@2024-03-10T09:30:00.000000+0=1.25",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("stored\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if code, _ := post("cpu usage_idle=1\n", false); code != http.StatusNoContent {
+			t.Errorf("a line without timestamp: %d", code)
+		}
+	})
+}
