@@ -305,7 +305,7 @@ func testTenants(t *testing.T, pool *pgxpool.Pool, r *reference) {
 				} else {
 					ts.wantProblem(t, "/v1/aggregates?"+q+day, http.StatusNotFound, "query.parameter", tn.header)
 				}
-				g := getGraph(t, ts, "?"+q, tn.header)
+				g := getLegacy(t, ts, "?"+q, tn.header)
 				if allowed && len(g.GraphData) != len(r.series[k]) || !allowed && (len(g.GraphData) != 0 || g.Message != "No data available") {
 					t.Errorf("process_request of %s/%s: %d readings, %q (allowed %v)", device, parameter, len(g.GraphData), g.Message, allowed)
 				}
@@ -341,7 +341,7 @@ func testTenants(t *testing.T, pool *pgxpool.Pool, r *reference) {
 				}
 			}
 
-			g := getGraph(t, ts, "", tn.header)
+			g := getLegacy(t, ts, "", tn.header)
 			seen := map[string]int{}
 			for _, x := range g.GraphData {
 				seen[x.DeviceID+"/"+x.Parameter]++
@@ -428,7 +428,7 @@ func testRateLimit(t *testing.T, pool *pgxpool.Pool) {
 	}
 	// The original endpoint answers in its own shape.
 	for range 2 {
-		getGraph(t, ts, "?limit=1", bar.header)
+		getLegacy(t, ts, "?limit=1", bar.header)
 	}
 	resp = ts.get(t, "/api/v1/core/process_request?limit=1", bar.header)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(string(resp.Body), `{"message":`) {

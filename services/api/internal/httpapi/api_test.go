@@ -586,7 +586,7 @@ func testAggregates(t *testing.T, ts *testServer, r *reference) {
 	ts.wantProblem(t, "/v1/aggregates?"+ok+"&glob=nothing.*", http.StatusNotFound, "query.glob")
 }
 
-type graphJSON struct {
+type legacyJSON struct {
 	Message   string `json:"message"`
 	GraphData []struct {
 		DeviceID  string          `json:"device_id"`
@@ -596,9 +596,9 @@ type graphJSON struct {
 	} `json:"graph_data"`
 }
 
-func getGraph(t *testing.T, ts *testServer, query string, headers ...string) graphJSON {
+func getLegacy(t *testing.T, ts *testServer, query string, headers ...string) legacyJSON {
 	t.Helper()
-	var g graphJSON
+	var g legacyJSON
 	resp := ts.getJSON(t, "/api/v1/core/process_request"+query, http.StatusOK, &g, headers...)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
@@ -610,7 +610,7 @@ func getGraph(t *testing.T, ts *testServer, query string, headers ...string) gra
 }
 
 func testProcessRequestAll(t *testing.T, ts *testServer, r *reference) {
-	g := getGraph(t, ts, "")
+	g := getLegacy(t, ts, "")
 	if len(g.GraphData) != len(r.items) || len(r.items) != 20_000 {
 		t.Fatalf("%d items, want %d (the reference has %d)", len(g.GraphData), 20_000, len(r.items))
 	}
@@ -665,18 +665,18 @@ func testProcessRequestFilters(t *testing.T, ts *testServer, r *reference) {
 			return it.Device == "device.foo" && !it.Time.Before(from)
 		},
 	} {
-		g := getGraph(t, ts, query)
+		g := getLegacy(t, ts, query)
 		if want := count(keep); len(g.GraphData) != want || want == 0 {
 			t.Errorf("%s: %d items, want %d", query, len(g.GraphData), want)
 		}
 	}
-	if g := getGraph(t, ts, "?limit=5"); len(g.GraphData) != 5 || g.Message != "Data available" {
+	if g := getLegacy(t, ts, "?limit=5"); len(g.GraphData) != 5 || g.Message != "Data available" {
 		t.Errorf("limit=5: %d items, message %q", len(g.GraphData), g.Message)
 	}
-	if g := getGraph(t, ts, "?device_id=no.such.device"); len(g.GraphData) != 0 || g.Message != "No data available" {
+	if g := getLegacy(t, ts, "?device_id=no.such.device"); len(g.GraphData) != 0 || g.Message != "No data available" {
 		t.Errorf("unknown device: %+v", g)
 	}
-	if g := getGraph(t, ts, "?device_id="+url.QueryEscape("' OR '1'='1")); len(g.GraphData) != 0 {
+	if g := getLegacy(t, ts, "?device_id="+url.QueryEscape("' OR '1'='1")); len(g.GraphData) != 0 {
 		t.Errorf("SQL in device_id matched %d items", len(g.GraphData))
 	}
 }
@@ -779,7 +779,7 @@ func testMetrics(t *testing.T, pool *pgxpool.Pool) {
 
 func testLimits(t *testing.T, pool *pgxpool.Pool, r *reference) {
 	small := newTestServer(t, pool, func(d *Deps, _ *Options) { d.Limits.MaxPoints = 1000 })
-	g := getGraph(t, small, "")
+	g := getLegacy(t, small, "")
 	if len(g.GraphData) != 1000 || !strings.Contains(g.Message, "first 1000") {
 		t.Errorf("capped process_request: %d items, message %q", len(g.GraphData), g.Message)
 	}
@@ -833,7 +833,7 @@ func testReaderRole(t *testing.T, d *dbtest.DB) {
 	if resp := ts.get(t, "/v1/readings?device_id=device.foo&parameter=parameter.foo", "Accept: text/csv"); resp.StatusCode != http.StatusOK {
 		t.Errorf("export as reader: %d", resp.StatusCode)
 	}
-	getGraph(t, ts, "?limit=10")
+	getLegacy(t, ts, "?limit=10")
 
 	// A plain pool (without the API's read-only default): privileges alone
 	// must refuse writes.

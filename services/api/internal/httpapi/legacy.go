@@ -15,7 +15,7 @@ import (
 )
 
 // The original sensor-target service's endpoint, kept to its documented
-// contract: {"message": string, "graph_data": [GraphItem]}, numbers as JSON
+// contract: {"message": string, "graph_data": [LegacyItem]}, numbers as JSON
 // numbers with every digit, text as strings, timestamps at their original
 // offsets, application/json, and 400 {"message": string} for bad input.
 
@@ -44,8 +44,8 @@ type ProcessRequestInput struct {
 	Limit     queryInt `query:"limit" example:"100" doc:"Most readings to return (at most the server's limit, which also applies without it)."`
 }
 
-// GraphItem is one reading of graph_data.
-type GraphItem struct {
+// LegacyItem is one reading of graph_data.
+type LegacyItem struct {
 	DeviceID  string    `json:"device_id" example:"device.foo"`
 	Parameter string    `json:"parameter" example:"parameter.foo"`
 	Timestamp Timestamp `json:"timestamp" doc:"Time at the offset it was recorded with."`
@@ -54,8 +54,8 @@ type GraphItem struct {
 
 // ProcessRequestBody documents the 200 body, which is written by hand.
 type ProcessRequestBody struct {
-	Message   string      `json:"message" example:"Data available" doc:"Summary; says so when the server's limit cut the result."`
-	GraphData []GraphItem `json:"graph_data" doc:"Readings by device, parameter and time."`
+	Message   string       `json:"message" example:"Data available" doc:"Summary; says so when the server's limit cut the result."`
+	GraphData []LegacyItem `json:"graph_data" doc:"Readings by device, parameter and time."`
 }
 
 // ProcessRequestOutput streams the body.
@@ -93,7 +93,7 @@ func (h *handlers) registerProcessRequest(api huma.API) {
 }
 
 func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) (*ProcessRequestOutput, error) {
-	q := store.GraphQuery{DeviceID: in.DeviceID, Parameter: in.Parameter}
+	q := store.LegacyQuery{DeviceID: in.DeviceID, Parameter: in.Parameter}
 	if len(in.DeviceID) > 256 || len(in.Parameter) > 256 {
 		return nil, legacyBadRequest("device_id and parameter are at most 256 bytes")
 	}
@@ -133,7 +133,7 @@ func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) 
 	if capped {
 		queryLimit++ // one more tells whether the cap cut the result
 	}
-	rows, err := h.Store.Graph(ctx, scope.From(ctx), q, queryLimit)
+	rows, err := h.Store.Legacy(ctx, scope.From(ctx), q, queryLimit)
 	if err != nil {
 		return nil, h.legacyProblem(ctx, err)
 	}
@@ -146,14 +146,14 @@ func (h *handlers) processRequest(ctx context.Context, in *ProcessRequestInput) 
 		}
 	}
 	return &ProcessRequestOutput{Body: func(hctx huma.Context) {
-		h.writeGraph(hctx, rows, has, limit, capped)
+		h.writeLegacy(hctx, rows, has, limit, capped)
 	}}, nil
 }
 
-// writeGraph streams graph_data as rows arrive, then the message (last, as
+// writeLegacy streams graph_data as rows arrive, then the message (last, as
 // only then is it known whether the limit cut the result; JSON objects are
 // unordered).
-func (h *handlers) writeGraph(hctx huma.Context, rows *store.GraphRows, has bool, limit int, capped bool) {
+func (h *handlers) writeLegacy(hctx huma.Context, rows *store.LegacyRows, has bool, limit int, capped bool) {
 	defer rows.Close()
 	hctx.SetHeader("Content-Type", mediaJSON)
 	hctx.SetStatus(http.StatusOK)

@@ -183,15 +183,15 @@ func (e *Export) Close() {
 	_ = e.tx.Rollback(ctx)
 }
 
-// GraphQuery selects readings for the original service's process_request.
-type GraphQuery struct {
+// LegacyQuery selects readings for the original service's process_request.
+type LegacyQuery struct {
 	DeviceID  string // "" = any
 	Parameter string // "" = any
 	From, To  *time.Time
 }
 
-// GraphRow is one reading with its series' names.
-type GraphRow struct {
+// LegacyRow is one reading with its series' names.
+type LegacyRow struct {
 	DeviceID, Parameter string
 	Reading
 }
@@ -202,7 +202,7 @@ type GraphRow struct {
 // that list. Sorting on (position, time) is far cheaper than sorting every
 // reading by device and parameter names, and each row carries an integer
 // rather than both names.
-const graphSeriesSQL = `
+const legacySeriesSQL = `
 SELECT s.series_id, s.device_id, s.parameter
 FROM sensorhub.series s
 WHERE ` + scopeFilter + `
@@ -210,7 +210,7 @@ WHERE ` + scopeFilter + `
   AND ($6::text IS NULL OR s.parameter = $6)
 ORDER BY s.device_id, s.parameter`
 
-const graphReadingsSQL = `
+const legacyReadingsSQL = `
 SELECT u.ord, r.time, r.utc_offset_min, r.value_num, r.value_text
 FROM unnest($1::integer[]) WITH ORDINALITY AS u(series_id, ord)
 CROSS JOIN LATERAL (
@@ -224,25 +224,25 @@ CROSS JOIN LATERAL (
 ORDER BY u.ord, r.time
 LIMIT $4`
 
-// GraphRows iterates over the result of Graph as it arrives from the
+// LegacyRows iterates over the result of Legacy as it arrives from the
 // database: call Next, then Row, until Next is false; then check Err. Close
 // releases the connection (Next does when the rows run out).
-type GraphRows struct {
+type LegacyRows struct {
 	ctx   context.Context
 	rows  pgx.Rows
 	names [][2]string // device and parameter by position - 1
-	row   GraphRow
+	row   LegacyRow
 	ord   int64
 	num   pgtype.Float8
 	text  pgtype.Text
 	err   error
 }
 
-// Graph runs the process_request query: up to limit readings matching q,
+// Legacy runs the process_request query: up to limit readings matching q,
 // ordered by device, parameter and time.
-func (s *Store) Graph(ctx context.Context, sc scope.Scope, q GraphQuery, limit int) (*GraphRows, error) {
-	defer s.observe("graph_open")()
-	rows, err := s.pool.Query(ctx, graphSeriesSQL, scopeArgs(sc, nullable(q.DeviceID), nullable(q.Parameter))...)
+func (s *Store) Legacy(ctx context.Context, sc scope.Scope, q LegacyQuery, limit int) (*LegacyRows, error) {
+	defer s.observe("legacy_open")()
+	rows, err := s.pool.Query(ctx, legacySeriesSQL, scopeArgs(sc, nullable(q.DeviceID), nullable(q.Parameter))...)
 	if err != nil {
 		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
 	}
@@ -264,15 +264,15 @@ func (s *Store) Graph(ctx context.Context, sc scope.Scope, q GraphQuery, limit i
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
 	}
-	rows, err = s.pool.Query(ctx, graphReadingsSQL, ids, q.From, q.To, limit)
+	rows, err = s.pool.Query(ctx, legacyReadingsSQL, ids, q.From, q.To, limit)
 	if err != nil {
 		return nil, fmt.Errorf("graph data: %w", translate(ctx, err))
 	}
-	return &GraphRows{ctx: ctx, rows: rows, names: names}, nil
+	return &LegacyRows{ctx: ctx, rows: rows, names: names}, nil
 }
 
 // Next advances to the next row.
-func (g *GraphRows) Next() bool {
+func (g *LegacyRows) Next() bool {
 	if g.err != nil || !g.rows.Next() {
 		return false
 	}
@@ -294,10 +294,10 @@ func (g *GraphRows) Next() bool {
 
 // Row returns the current row. Its names are shared by the rows of one
 // series; they are immutable strings, so callers may keep them.
-func (g *GraphRows) Row() GraphRow { return g.row }
+func (g *LegacyRows) Row() LegacyRow { return g.row }
 
 // Err returns the error that ended the iteration, if any.
-func (g *GraphRows) Err() error {
+func (g *LegacyRows) Err() error {
 	err := g.err
 	if err == nil {
 		err = g.rows.Err()
@@ -309,4 +309,4 @@ func (g *GraphRows) Err() error {
 }
 
 // Close releases the rows; it is safe to call more than once.
-func (g *GraphRows) Close() { g.rows.Close() }
+func (g *LegacyRows) Close() { g.rows.Close() }

@@ -107,12 +107,12 @@ func TestScope(t *testing.T) {
 	if err != nil || len(latest) != 3 {
 		t.Errorf("Latest in scope: %d, %v; want 3", len(latest), err)
 	}
-	rows, err := s.Graph(ctx, narrow, GraphQuery{DeviceID: "dev.b"}, 100)
+	rows, err := s.Legacy(ctx, narrow, LegacyQuery{DeviceID: "dev.b"}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rows.Next() {
-		t.Errorf("Graph returned out-of-scope reading %+v", rows.Row())
+		t.Errorf("Legacy returned out-of-scope reading %+v", rows.Row())
 	}
 	rows.Close()
 }
