@@ -209,36 +209,25 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// ParseLocation resolves the tz parameter: an IANA time zone name such as
-// "Europe/Berlin", "UTC" (also ""), or a fixed offset "+05:30" / "-04:00".
-// The server's "Local" zone is refused. Errors are *InvalidError for "tz".
+// ParseLocation resolves the tz parameter, the one place its rules live:
+// an IANA time zone name such as "Europe/Berlin" or "UTC". A fixed offset
+// such as "+02:00" is refused: it is not a zone, it has no DST, and buckets
+// aligned to it would drift from the local wall clock twice a year. So are
+// "" (the parameter defaults to UTC; an empty value is a mistake) and the
+// server's "Local". Errors are *InvalidError for "tz".
 func ParseLocation(name string) (*time.Location, error) {
-	name = strings.TrimSpace(name)
+	const want = "want an IANA time zone name such as UTC or Europe/Berlin"
 	switch {
-	case name == "" || strings.EqualFold(name, "UTC") || name == "Z":
-		return time.UTC, nil
+	case name == "":
+		return nil, invalid("tz", "is empty; "+want)
 	case name == "Local":
-		return nil, invalid("tz", `"Local" is not a time zone; want an IANA name such as Europe/Berlin, or an offset such as +02:00`)
-	case len(name) == 6 && (name[0] == '+' || name[0] == '-') && name[3] == ':':
-		digit := func(c byte) int {
-			if c < '0' || c > '9' {
-				return -100
-			}
-			return int(c - '0')
-		}
-		h, m := digit(name[1])*10+digit(name[2]), digit(name[4])*10+digit(name[5])
-		if h < 0 || m < 0 || m > 59 || h*60+m > 14*60 {
-			return nil, invalid("tz", fmt.Sprintf("bad offset %q; want ±HH:MM up to ±14:00", name))
-		}
-		off := h*3600 + m*60
-		if name[0] == '-' {
-			off = -off
-		}
-		return time.FixedZone(name, off), nil
+		return nil, invalid("tz", `"Local" is the server's zone, not one you can name; `+want)
+	case name[0] == '+' || name[0] == '-':
+		return nil, invalid("tz", fmt.Sprintf("%q is an offset, not a time zone: it has no DST, so buckets would drift from the wall clock; %s", name, want))
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, invalid("tz", fmt.Sprintf("unknown time zone %q; want an IANA name such as Europe/Berlin, or an offset such as +02:00", name))
+		return nil, invalid("tz", fmt.Sprintf("unknown time zone %q; %s", name, want))
 	}
 	return loc, nil
 }

@@ -126,12 +126,10 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 		return nil, invalidParam("prefix", in.Prefix, "give only one of parameter, prefix and glob")
 	case in.MaxPoints > h.Limits.MaxPoints:
 		return nil, invalidParam("max_points", in.MaxPoints, fmt.Sprintf("must be at most %d", h.Limits.MaxPoints))
-	case in.TZ == "Local" || in.TZ == "":
-		return nil, invalidParam("tz", in.TZ, "must be an IANA time zone name such as UTC or Europe/Berlin")
 	}
-	loc, err := time.LoadLocation(in.TZ)
+	loc, err := aggregate.ParseLocation(in.TZ)
 	if err != nil {
-		return nil, invalidParam("tz", in.TZ, "unknown time zone; want an IANA name such as UTC or Europe/Berlin")
+		return nil, h.problem(ctx, err)
 	}
 	bucket, err := aggregate.ParseBucket(in.Bucket)
 	if err != nil {
