@@ -492,17 +492,114 @@ func TestVariables(t *testing.T) {
 			t.Errorf("%s: PromQL panels but no job variable", d.file)
 			continue
 		}
+		want := []string{"sensorhub_api", "sensorhub_ingest", "sensorhub_write"}
 		if job.Type == "query" {
 			m := labelValues.FindStringSubmatch(job.queryText())
 			if m == nil {
 				t.Errorf("%s: job variable query %q; want label_values(<metric>, job)", d.file, job.queryText())
 			} else if u := testenv.UnknownMetrics(m[1]); len(u) > 0 || !strings.HasPrefix(m[1], "sensorhub_") {
 				t.Errorf("%s: job variable reads %s, a metric the services do not expose", d.file, m[1])
+			} else {
+				want = []string{jobOf(m[1])}
 			}
 		}
-		if cur, _ := job.Current.Value.(string); cur != "sensorhub_api" && cur != "sensorhub_ingest" {
-			t.Errorf("%s: job variable defaults to %q; want the job compose and the ServiceMonitor or Pushgateway give it", d.file, cur)
+		if cur, _ := job.Current.Value.(string); !slices.Contains(want, cur) {
+			t.Errorf("%s: job variable defaults to %q; want %s, the job compose and the ServiceMonitors or the Pushgateway give the series it reads", d.file, cur, strings.Join(want, " or "))
 		}
+	}
+}
+
+// jobOf is the job label of a sensorhub_* metric's series: the write service
+// (ingest serve) is scraped as sensorhub_write, the ingest job pushes as
+// sensorhub_ingest, and the API is scraped as sensorhub_api (compose's
+// prometheus.yml, the ServiceMonitors' jobLabel, deploy/prometheus/rules.yml).
+func jobOf(metric string) string {
+	switch {
+	case strings.HasPrefix(metric, "sensorhub_write_"):
+		return "sensorhub_write"
+	case strings.HasPrefix(metric, "sensorhub_ingest_"):
+		return "sensorhub_ingest"
+	}
+	return "sensorhub_api"
+}
+
+// TestWriteServiceDashboard checks that the write service's dashboard charts
+// every sensorhub_write_* metric, the latency and group quantiles operators
+// read, and the 503 share with the expression of the alert
+// SensorhubWriteUnavailable (over $job and $__rate_interval instead of its
+// literal job and 5m window).
+func TestWriteServiceDashboard(t *testing.T) {
+	var d *dashboard
+	for _, x := range loadDashboards(t) {
+		if x.UID == "sensorhub-write" {
+			d = &x
+		}
+	}
+	if d == nil {
+		t.Fatal("no dashboard with uid sensorhub-write")
+	}
+	var exprs []string
+	for _, p := range allPanels(d.Panels) {
+		for _, q := range p.Targets {
+			if q.Expr != "" {
+				exprs = append(exprs, q.Expr)
+			}
+		}
+	}
+	charted := func(re *regexp.Regexp) bool {
+		return slices.ContainsFunc(exprs, re.MatchString)
+	}
+	for name := range testenv.Metrics {
+		if strings.HasPrefix(name, "sensorhub_write_") && !charted(regexp.MustCompile(`\b`+name+`(_bucket|_sum|_count)?\b`)) {
+			t.Errorf("%s: no panel queries %s", d.file, name)
+		}
+	}
+	for _, h := range []struct {
+		histogram, quantile string
+	}{
+		{"sensorhub_write_request_duration_seconds", "0.5"},
+		{"sensorhub_write_request_duration_seconds", "0.99"},
+		{"sensorhub_write_commit_seconds", "0.99"},
+		{"sensorhub_write_group_readings", "0.5"},
+	} {
+		re := regexp.MustCompile(`histogram_quantile\(\s*` + regexp.QuoteMeta(h.quantile) + `\s*,.*\b` + h.histogram + `_bucket\b`)
+		if !charted(re) {
+			t.Errorf("%s: no panel shows histogram_quantile(%s, ...%s_bucket...)", d.file, h.quantile, h.histogram)
+		}
+	}
+
+	b, err := os.ReadFile(filepath.Join(testenv.Root(t), "deploy", "prometheus", "rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `json:"alert"`
+				Expr  string `json:"expr"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatalf("rules.yml: %v", err)
+	}
+	var alert string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "SensorhubWriteUnavailable" {
+				alert = r.Expr
+			}
+		}
+	}
+	if alert == "" {
+		t.Fatal("rules.yml has no alert SensorhubWriteUnavailable")
+	}
+	// The alert's ratio, without its threshold, as a panel writes it.
+	ratio := regexp.MustCompile(`\s*>\s*[0-9.]+\s*$`).ReplaceAllString(alert, "")
+	ratio = strings.NewReplacer(`job="sensorhub_write"`, `job=~"$job"`, "[5m]", "[$__rate_interval]").Replace(ratio)
+	squash := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if !slices.ContainsFunc(exprs, func(e string) bool { return squash(e) == squash(ratio) }) {
+		t.Errorf("%s: no panel shows the 503 share of the alert SensorhubWriteUnavailable; want the expression\n%s", d.file, strings.TrimSpace(ratio))
 	}
 }
 

@@ -161,6 +161,31 @@ func Plan(req Request) (QueryPlan, error) {
 	return p, nil
 }
 
+// ParseFuncs reads the agg parameter's values, each a comma-separated list,
+// into Request.Funcs: names are checked by Plan, which also knows the series'
+// types. No value at all (or only empty ones, as an absent parameter) asks for
+// avg; values of blanks and commas alone are a mistake, not a request for
+// the default. Errors are *InvalidError for "agg".
+func ParseFuncs(values []string) ([]string, error) {
+	var funcs []string
+	given := false
+	for _, a := range values {
+		given = given || a != ""
+		for _, f := range strings.Split(a, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				funcs = append(funcs, f)
+			}
+		}
+	}
+	switch {
+	case len(funcs) > 0:
+		return funcs, nil
+	case given:
+		return nil, invalid("agg", "names no aggregate; want count, sum, avg, min, max, first, last or stddev")
+	}
+	return []string{FuncAvg}, nil
+}
+
 func normaliseFuncs(req Request) ([]string, error) {
 	if len(req.Funcs) == 0 {
 		return nil, invalid("agg", "at least one aggregate function is required")

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,21 +134,9 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	var funcs []string
-	for _, a := range in.Agg {
-		for _, f := range strings.Split(a, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				funcs = append(funcs, f)
-			}
-		}
-	}
-	if len(funcs) == 0 {
-		// An empty agg= is absent, as for every parameter; blanks and commas
-		// alone are a mistake, not a request for the default.
-		if slices.ContainsFunc(in.Agg, func(a string) bool { return a != "" }) {
-			return nil, invalidParam("agg", in.Agg, "names no aggregate; want count, sum, avg, min, max, first, last or stddev")
-		}
-		funcs = []string{aggregate.FuncAvg}
+	funcs, err := aggregate.ParseFuncs(in.Agg)
+	if err != nil {
+		return nil, h.problem(ctx, err)
 	}
 
 	found, err := h.aggregateSeries(ctx, in)
