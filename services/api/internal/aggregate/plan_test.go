@@ -195,3 +195,25 @@ func TestInvalidErrorMessage(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+func TestParseFuncs(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "avg"}, {[]string{""}, "avg"}, {[]string{"count,avg"}, "count avg"},
+		{[]string{"min", " max , first"}, "min max first"}, {[]string{"Count"}, "Count"},
+	} {
+		got, err := ParseFuncs(tc.in)
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("ParseFuncs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range [][]string{{","}, {" "}, {"", " , "}} {
+		_, err := ParseFuncs(in)
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Param != "agg" {
+			t.Errorf("ParseFuncs(%q) = %v; want an InvalidError for agg", in, err)
+		}
+	}
+}
