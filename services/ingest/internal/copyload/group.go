@@ -241,14 +241,22 @@ func (c *Committer) commitGroup(ctx context.Context, w *writer, gathered []*pend
 	gctx, cancel := context.WithTimeout(ctx, c.opts.CommitTimeout)
 	defer cancel()
 	err := dbretry.Idempotent(gctx, c.l.opts.retry, c.l.opts.logger, "commit pushed readings", func() error {
-		for _, b := range all {
-			if err := c.l.parts.ensure(gctx, c.l.pool, b.times); err != nil {
-				return err
+		var err error
+		// A partition this process remembers may be gone; then forget them
+		// all and create what is missing, once.
+		for attempt := 0; attempt < 2; attempt++ {
+			for _, b := range all {
+				if err := c.l.parts.ensure(gctx, c.l.pool, b.times); err != nil {
+					return err
+				}
 			}
-		}
-		err := w.acquire(gctx)
-		if err == nil {
-			outs, err = w.writeGroup(gctx, all, subs)
+			if err = w.acquire(gctx); err == nil {
+				outs, err = w.writeGroup(gctx, all, subs)
+			}
+			if !noPartition(err) {
+				break
+			}
+			c.l.parts.forget()
 		}
 		if err != nil && (dbretry.Transient(err) || gctx.Err() != nil) {
 			w.discard() // a cancelled statement leaves the connection unusable

@@ -2,10 +2,13 @@ package copyload
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db"
@@ -79,6 +82,21 @@ func (p *partitions) ensure(ctx context.Context, pool *pgxpool.Pool, times []tim
 		p.known[bin] = true
 	}
 	return nil
+}
+
+// forget drops what p remembers, so that the next ensure asks the database
+// again: after a COPY met a missing partition, one this process saw created
+// is gone (dropped by hand or by retention, or the database was replaced).
+func (p *partitions) forget() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.known)
+}
+
+// noPartition reports PostgreSQL's refusal of a row that no partition holds.
+func noPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.HasPrefix(pgErr.Message, "no partition of relation")
 }
 
 // bin numbers the partition t falls in. It counts in microseconds, not

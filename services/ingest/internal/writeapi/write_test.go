@@ -489,3 +489,26 @@ func TestInfluxV2Write(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteAfterPartitionDropped: on plain PostgreSQL the service remembers
+// which partitions exist; one dropped behind its back (by hand, by a
+// retention job) is created again instead of failing every later push.
+func TestWriteAfterPartitionDropped(t *testing.T) {
+	d := dbtest.NewFlavor(t, "postgres")
+	s := newService(t, d, serviceOpts{})
+	body := []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:00:00Z","value":1}` + "\n")
+	if a := s.push(t, "", "", "", body, false); a.status != http.StatusOK || a.result.Inserted != 1 {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	var part string
+	if err := d.Pool.QueryRow(t.Context(), `SELECT tableoid::regclass::text FROM sensorhub.readings LIMIT 1`).Scan(&part); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(t.Context(), `DROP TABLE `+part); err != nil {
+		t.Fatal(err)
+	}
+	body = []byte(`{"device_id":"d","parameter":"p","timestamp":"2024-01-01T00:01:00Z","value":2}` + "\n")
+	if a := s.push(t, "", "", "", body, false); a.status != http.StatusOK || a.result.Inserted != 1 {
+		t.Errorf("after the partition %s was dropped: %d %s; want it created again and the reading inserted", part, a.status, a.body)
+	}
+}
