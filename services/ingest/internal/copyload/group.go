@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db"
@@ -368,27 +367,14 @@ func (g group) deltas() seriesDelta {
 func (w *writer) writeGroup(ctx context.Context, all group, subs []*Submission) ([]Outcome, error) {
 	outs := make([]Outcome, len(subs))
 	if w.mode == ModeSkip {
-		err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-			if _, err := copyGroup(ctx, tx, "sensorhub.readings", all, &w.buf); err != nil {
-				return fmt.Errorf("copy readings: %w", err)
-			}
-			d := all.deltas()
-			if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
-				return fmt.Errorf("lock series: %w", err)
-			}
-			if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
-				return fmt.Errorf("update series counts: %w", err)
-			}
-			return finishTx(ctx, tx, all)
-		})
+		_, err := w.copyGroupDirect(ctx, all, false)
 		if err == nil {
 			for i, s := range subs {
 				outs[i] = Outcome{Inserted: int64(s.Len())}
 			}
 			return outs, nil
 		}
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		if !uniqueViolation(err) {
 			return nil, err
 		}
 	}
@@ -409,38 +395,9 @@ func (w *writer) writeGroup(ctx context.Context, all group, subs []*Submission) 
 			if _, err := copyBinary(ctx, tx, "pg_temp.readings_stage", s.b, &w.buf); err != nil {
 				return fmt.Errorf("copy to staging: %w", err)
 			}
-			query := insertSkipSQL
-			if w.mode == ModeOverwrite {
-				query = insertOverwriteSQL
-			}
-			rows, err := tx.Query(ctx, query)
-			if err != nil {
-				return fmt.Errorf("insert from staging: %w", err)
-			}
-			for rows.Next() {
-				var (
-					id      int32
-					n       int64
-					lo, hi  time.Time
-					updated int64
-				)
-				dest := []any{&id, &n, &lo, &hi}
-				if w.mode == ModeOverwrite {
-					dest = append(dest, &updated)
-				}
-				if err := rows.Scan(dest...); err != nil {
-					rows.Close()
-					return fmt.Errorf("insert from staging: %w", err)
-				}
-				if n > 0 {
-					sum.add(id, n, lo, hi)
-				}
-				outs[i].Inserted += n
-				outs[i].Updated += updated
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("insert from staging: %w", err)
+			var err error
+			if outs[i].Inserted, outs[i].Updated, err = w.insertStaged(ctx, tx, sum); err != nil {
+				return err
 			}
 			outs[i].Duplicates = int64(s.Len()) - outs[i].Inserted - outs[i].Updated
 			changed = changed || outs[i].Inserted+outs[i].Updated > 0

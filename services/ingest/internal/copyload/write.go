@@ -97,8 +97,7 @@ func (w *writer) write(ctx context.Context, b *batch) (batchOutcome, error) {
 		if err == nil {
 			return out, nil
 		}
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		if !uniqueViolation(err) {
 			return batchOutcome{}, err
 		}
 	}
@@ -106,36 +105,48 @@ func (w *writer) write(ctx context.Context, b *batch) (batchOutcome, error) {
 }
 
 func (w *writer) copyDirect(ctx context.Context, b *batch) (batchOutcome, error) {
-	var out batchOutcome
+	n, err := w.copyGroupDirect(ctx, group{b}, true)
+	return batchOutcome{inserted: n}, err
+}
+
+// copyGroupDirect copies g's readings straight into readings in one
+// transaction, with the series counts, the stale range and the version;
+// async commits without waiting for the WAL flush (the job's batches, see
+// asyncCommitSQL). It fails with a unique violation when a reading is
+// stored already.
+func (w *writer) copyGroupDirect(ctx context.Context, g group, async bool) (int64, error) {
+	var n int64
 	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, asyncCommitSQL); err != nil {
-			return err
+		if async {
+			if _, err := tx.Exec(ctx, asyncCommitSQL); err != nil {
+				return err
+			}
 		}
-		n, err := copyBinary(ctx, tx, "sensorhub.readings", b, &w.buf)
-		if err != nil {
+		var err error
+		if n, err = copyGroup(ctx, tx, "sensorhub.readings", g, &w.buf); err != nil {
 			return fmt.Errorf("copy readings: %w", err)
 		}
 		// Series rows are locked only now, after the COPY, so that parallel
 		// workers copy concurrently and queue only for this short update.
-		d := b.deltas()
+		d := g.deltas()
 		if _, err := tx.Exec(ctx, lockSeriesSQL, d.ids); err != nil {
 			return fmt.Errorf("lock series: %w", err)
 		}
 		if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
 			return fmt.Errorf("update series counts: %w", err)
 		}
-		if _, err := tx.Exec(ctx, pendingSQL, b.lo, b.hi); err != nil {
-			return fmt.Errorf("record rollup range: %w", err)
-		}
-		// In the batch's own transaction, so that the API's validators
+		// In the readings' own transaction, so that the API's validators
 		// never outlive data a killed run committed.
-		if err := db.BumpDatasetVersion(ctx, tx); err != nil {
-			return err
-		}
-		out.inserted = n
-		return nil
+		return finishTx(ctx, tx, g)
 	})
-	return out, err
+	return n, err
+}
+
+// uniqueViolation reports a readings row that exists already: the direct
+// COPY's cue to go through the staging table.
+func uniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error) {
@@ -156,43 +167,13 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 		if _, err := tx.Exec(ctx, lockSeriesSQL, b.deltas().ids); err != nil {
 			return fmt.Errorf("lock series: %w", err)
 		}
-		query := insertSkipSQL
-		if w.mode == ModeOverwrite {
-			query = insertOverwriteSQL
+		sum := spans{}
+		var err error
+		if out.inserted, out.updated, err = w.insertStaged(ctx, tx, sum); err != nil {
+			return err
 		}
-		rows, err := tx.Query(ctx, query)
-		if err != nil {
-			return fmt.Errorf("insert from staging: %w", err)
-		}
-		var (
-			ids      []int32
-			counts   []int64
-			los, his []time.Time
-		)
-		for rows.Next() {
-			var (
-				id      int32
-				n       int64
-				lo, hi  time.Time
-				updated int64
-			)
-			dest := []any{&id, &n, &lo, &hi}
-			if w.mode == ModeOverwrite {
-				dest = append(dest, &updated)
-			}
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return fmt.Errorf("insert from staging: %w", err)
-			}
-			ids, counts, los, his = append(ids, id), append(counts, n), append(los, lo), append(his, hi)
-			out.inserted += n
-			out.updated += updated
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert from staging: %w", err)
-		}
-		if _, err := tx.Exec(ctx, updateSeriesSQL, ids, counts, los, his); err != nil {
+		d := sum.deltas()
+		if _, err := tx.Exec(ctx, updateSeriesSQL, d.ids, d.counts, d.los, d.his); err != nil {
 			return fmt.Errorf("update series counts: %w", err)
 		}
 		if out.inserted+out.updated > 0 {
@@ -207,6 +188,44 @@ func (w *writer) copyStaged(ctx context.Context, b *batch) (batchOutcome, error)
 	})
 	out.duplicates = int64(b.len()) - out.inserted - out.updated
 	return out, err
+}
+
+// insertStaged moves the staging table's rows into readings in the
+// writer's mode and adds what went in to sum, per series. It returns the
+// readings inserted and, in overwrite mode, replaced.
+func (w *writer) insertStaged(ctx context.Context, tx pgx.Tx, sum spans) (inserted, updated int64, err error) {
+	query := insertSkipSQL
+	if w.mode == ModeOverwrite {
+		query = insertOverwriteSQL
+	}
+	rows, err := tx.Query(ctx, query)
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert from staging: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id     int32
+			n, upd int64
+			lo, hi time.Time
+		)
+		dest := []any{&id, &n, &lo, &hi}
+		if w.mode == ModeOverwrite {
+			dest = append(dest, &upd)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return 0, 0, fmt.Errorf("insert from staging: %w", err)
+		}
+		if n > 0 {
+			sum.add(id, n, lo, hi)
+		}
+		inserted += n
+		updated += upd
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("insert from staging: %w", err)
+	}
+	return inserted, updated, nil
 }
 
 // writer owns one pooled connection at a time; it drops it after a failure,

@@ -8,7 +8,6 @@ package writeapi
 import (
 	"log/slog"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +109,6 @@ func Register(api huma.API, d Deps) {
 	if h.Limits.MaxInFlight > 0 {
 		h.slots = make(chan struct{}, h.Limits.MaxInFlight)
 	}
-	h.parsers = make(chan struct{}, runtime.GOMAXPROCS(0))
 	api.UseMiddleware(authenticate(api, d.Keys, d.RateLimit, d.Metrics))
 	h.registerWrite(api)
 	h.registerInfluxWrite(api)
@@ -149,6 +147,5 @@ func NewHandler(d Deps, draining *atomic.Bool) http.Handler {
 
 type handlers struct {
 	Deps
-	slots   chan struct{} // MaxInFlight tokens; nil: unbounded
-	parsers chan struct{} // one token per CPU: bodies parsed at once
+	slots chan struct{} // MaxInFlight tokens; nil: unbounded
 }
