@@ -24,25 +24,58 @@ import (
 // timestamps has six, so they come back byte for byte; trimming trailing
 // zeros would alter the 2,142 that end in 0). Offset zero is written "Z".
 func appendTime(b []byte, t time.Time, offsetMin int16) []byte {
-	local := t.UTC().Add(time.Duration(offsetMin) * time.Minute)
-	year, month, day := local.Date()
-	if year < 0 || year > 9999 {
-		b = local.AppendFormat(b, "2006-01-02T15:04:05.000000")
-	} else {
-		// Hand-rolled: this runs for every reading of a response, and
-		// AppendFormat's layout interpretation dominated the profile.
-		hour, minute, sec := local.Clock()
-		us := local.Nanosecond() / 1000
-		b = append(b,
-			byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-			byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
-			byte('0'+day/10), byte('0'+day%10), 'T',
-			byte('0'+hour/10), byte('0'+hour%10), ':',
-			byte('0'+minute/10), byte('0'+minute%10), ':',
-			byte('0'+sec/10), byte('0'+sec%10), '.',
-			byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
-			byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	var ta timeAppender
+	return ta.append(b, t, offsetMin)
+}
+
+// timeAppender is appendTime for the readings of a response, which mostly
+// fall on the same local day as the one before: it keeps the last day's
+// date, so that per reading only the time of day is computed. Hand-rolled
+// because this runs for every reading of a response, and AppendFormat's
+// layout interpretation, then time.Date's calendar arithmetic, dominated the
+// profile (docs/benchmarks.md, "Cheaper misses"). The zero value is ready.
+type timeAppender struct {
+	day  int64 // days since 1970-01-01 of date, when valid
+	date [11]byte
+	ok   bool
+}
+
+const secondsPerDay = 86400
+
+func (ta *timeAppender) append(b []byte, t time.Time, offsetMin int16) []byte {
+	sec := t.Unix() + int64(offsetMin)*60
+	day := sec / secondsPerDay
+	if sec%secondsPerDay < 0 {
+		day--
 	}
+	if !ta.ok || day != ta.day {
+		year, month, dom := time.Unix(day*secondsPerDay, 0).UTC().Date()
+		if year < 0 || year > 9999 {
+			ta.ok = false
+			local := t.UTC().Add(time.Duration(offsetMin) * time.Minute)
+			return appendOffset(local.AppendFormat(b, "2006-01-02T15:04:05.000000"), offsetMin)
+		}
+		ta.date = [11]byte{
+			byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
+			byte('0' + int(month)/10), byte('0' + int(month)%10), '-',
+			byte('0' + dom/10), byte('0' + dom%10), 'T'}
+		ta.day, ta.ok = day, true
+	}
+	sod := int(sec - day*secondsPerDay)
+	hour, minute, s := sod/3600, sod/60%60, sod%60
+	us := t.Nanosecond() / 1000
+	b = append(b, ta.date[:]...)
+	b = append(b,
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	return appendOffset(b, offsetMin)
+}
+
+// appendOffset appends a UTC offset of offsetMin minutes: "Z" or ±hh:mm.
+func appendOffset(b []byte, offsetMin int16) []byte {
 	if offsetMin == 0 {
 		return append(b, 'Z')
 	}

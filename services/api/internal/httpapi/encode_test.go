@@ -37,6 +37,42 @@ func TestAppendTime(t *testing.T) {
 	}
 }
 
+// TestTimeAppender checks the appender that keeps the last day's date on
+// runs of readings as a response has them: steps of a second to two days,
+// forwards and backwards, across midnight, New Year and the epoch, with
+// offsets that move the local day, and the years outside 0000-9999 that
+// fall back to AppendFormat, each against time.Format.
+func TestTimeAppender(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	starts := []time.Time{
+		time.Date(2024, 12, 31, 23, 59, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 0, 0, 999000, time.UTC),
+		time.Date(2024, 3, 31, 0, 30, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 3, 0, 0, 0, time.UTC),
+	}
+	for _, start := range starts {
+		var ta timeAppender
+		tm := start
+		for range 5000 {
+			step := time.Duration(r.Int64N(int64(48*time.Hour)/1000)) * 1000
+			if r.IntN(3) == 0 {
+				step = -step
+			}
+			tm = tm.Add(step)
+			off := int16(0)
+			if r.IntN(2) == 0 {
+				off = int16(r.IntN(2*1439+1) - 1439)
+			}
+			got := string(ta.append(nil, tm, off))
+			want := tm.In(time.FixedZone("", int(off)*60)).Format("2006-01-02T15:04:05.000000Z07:00")
+			if got != want {
+				t.Fatalf("timeAppender(%v, %d) = %s, want %s", tm, off, got, want)
+			}
+		}
+	}
+}
+
 // TestAppendJSON checks the hand-written encoders against encoding/json.
 func TestAppendJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))

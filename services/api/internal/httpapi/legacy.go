@@ -165,6 +165,7 @@ func (h *handlers) writeLegacy(hctx huma.Context, rows *store.LegacyRows, has bo
 		cut               bool
 		device, parameter string
 		head              []byte // `{"device_id":...,"parameter":...,"timestamp":"` of the current series
+		times             timeAppender
 	)
 	for ; has; has = rows.Next() {
 		if n == limit {
@@ -180,7 +181,7 @@ func (h *handlers) writeLegacy(hctx huma.Context, rows *store.LegacyRows, has bo
 			buf = append(buf, ',')
 		}
 		buf = append(buf, head...)
-		buf = appendTime(buf, r.Time, r.OffsetMin)
+		buf = times.append(buf, r.Time, r.OffsetMin)
 		buf = append(buf, `","value":`...)
 		buf = appendValue(buf, &r.Reading)
 		buf = append(buf, '}')

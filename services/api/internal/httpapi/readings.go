@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -202,8 +203,11 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 	}
 
 	limit := min(in.Limit, h.Limits.MaxPoints)
-	rs, err := h.Store.Readings(ctx, sc, q, limit+1)
+	page := getPage()
+	rs, err := h.Store.Readings(ctx, sc, q, limit+1, (*page)[:0])
+	*page = rs
 	if err != nil {
+		putPage(page)
 		return nil, h.problem(ctx, err)
 	}
 	out := &ReadingsOutput{}
@@ -214,12 +218,31 @@ func (h *handlers) readings(ctx context.Context, in *ReadingsInput) (*ReadingsOu
 		out.Link = "<" + nextPageURL(in, next) + `>; rel="next"`
 	}
 	out.Body = func(hctx huma.Context) {
+		defer putPage(page)
 		buf := getBuffer()
 		defer putBuffer(buf)
 		*buf = appendReadingsPage((*buf)[:0], &series, in.Order, from, to, rs, utc, next)
 		writeJSON(hctx, *buf)
 	}
 	return out, nil
+}
+
+// Pages of readings are read into pooled slices, which the body returns
+// once written; slices grown beyond maxPooledPage readings are left to the
+// garbage collector.
+const maxPooledPage = 10_000
+
+var pages = sync.Pool{New: func() any { p := make([]store.Reading, 0, 1024); return &p }}
+
+func getPage() *[]store.Reading { return pages.Get().(*[]store.Reading) }
+
+func putPage(p *[]store.Reading) {
+	if cap(*p) > maxPooledPage {
+		return
+	}
+	clear(*p) // drop the text values' strings
+	*p = (*p)[:0]
+	pages.Put(p)
 }
 
 // appendReadingsPage appends a ReadingsPage, ending in a newline as
@@ -242,13 +265,14 @@ func appendReadingsPage(b []byte, s *store.Series, order string, from, to *time.
 		b = appendTimestamp(b, utcTime(*to))
 	}
 	b = append(b, `,"readings":[`...)
+	var times timeAppender
 	for i := range rs {
 		r := &rs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"time":"`...)
-		b = appendTime(b, r.Time, readingOffset(r, utc))
+		b = times.append(b, r.Time, readingOffset(r, utc))
 		b = append(b, `","value":`...)
 		b = appendValue(b, r)
 		b = append(b, '}')
@@ -327,11 +351,12 @@ func (h *handlers) writeExport(hctx huma.Context, ex *store.Export, batch []stor
 		middle = []byte(`","value":`)
 		suffix = append(appendString([]byte(`,"type":`), s.Type), "}\n"...)
 	}
+	var times timeAppender
 	for len(batch) > 0 {
 		for i := range batch {
 			r := &batch[i]
 			buf = append(buf, prefix...)
-			buf = appendTime(buf, r.Time, readingOffset(r, utc))
+			buf = times.append(buf, r.Time, readingOffset(r, utc))
 			buf = append(buf, middle...)
 			if format == mediaCSV {
 				if r.IsText {

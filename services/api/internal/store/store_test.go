@@ -100,7 +100,7 @@ func TestScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs, err := s.Readings(ctx, narrow, ReadingsQuery{SeriesID: b.ID}, 10); err != nil || len(rs) != 0 {
+	if rs, err := s.Readings(ctx, narrow, ReadingsQuery{SeriesID: b.ID}, 10, nil); err != nil || len(rs) != 0 {
 		t.Errorf("Readings of an out-of-scope series id: %d readings, %v", len(rs), err)
 	}
 	latest, err := s.Latest(ctx, narrow, SeriesFilter{}, 100)
@@ -177,7 +177,7 @@ func TestReadingsKeyset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID}, 10)
+	all, err := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID}, 10, nil)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("readings: %d, %v", len(all), err)
 	}
@@ -185,17 +185,17 @@ func TestReadingsKeyset(t *testing.T) {
 		t.Errorf("first reading %+v (zone offset %d), want %v at +120", all[0], off, t0)
 	}
 	after := all[0].Time
-	next, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, After: &after}, 10)
+	next, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, After: &after}, 10, nil)
 	if len(next) != 2 || !next[0].Time.Equal(all[1].Time) {
 		t.Errorf("after the first ascending: %+v", next)
 	}
 	last := all[2].Time
-	prev, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, Desc: true, After: &last}, 10)
+	prev, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, Desc: true, After: &last}, 10, nil)
 	if len(prev) != 2 || !prev[0].Time.Equal(all[1].Time) {
 		t.Errorf("after the last descending: %+v", prev)
 	}
 	from, to := all[1].Time, all[2].Time
-	mid, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, From: &from, To: &to}, 10)
+	mid, _ := s.Readings(ctx, scope.All(), ReadingsQuery{SeriesID: x.ID, From: &from, To: &to}, 10, nil)
 	if len(mid) != 1 || !mid[0].Time.Equal(from) {
 		t.Errorf("[from, to) is not half-open: %+v", mid)
 	}
