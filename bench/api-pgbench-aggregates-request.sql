@@ -29,8 +29,8 @@ SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, 
 WHERE (SELECT yes FROM stale)
 UNION ALL
 SELECT series_id, i,
-       sum(count)::bigint AS count, sum(sum), min(min), max(max),
-       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
+       sum(count)::bigint AS count, sum(sum ORDER BY bucket), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2] ORDER BY bucket),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text
@@ -41,8 +41,8 @@ FROM (SELECT r.*, width_bucket(bucket, :buckets::timestamptz[]) AS i
 GROUP BY series_id, i
 UNION ALL
 SELECT series_id, width_bucket(time, :buckets::timestamptz[]) AS i,
-       count(*) AS count, sum(value_num), min(value_num), max(value_num),
-       stddev_samp(value_num),
+       count(*) AS count, sum(value_num ORDER BY time), min(value_num), max(value_num),
+       stddev_samp(value_num ORDER BY time),
        (array_agg(value_num ORDER BY time))[1],
        (array_agg(value_num ORDER BY time DESC))[1],
        NULL::text, NULL::text

@@ -26,11 +26,17 @@ import (
 // are assigned by the starts aggregate.Plan computed, so the database never
 // converts between time zones.
 const (
-	// rawNumericSQL aggregates numeric readings.
+	// rawNumericSQL aggregates numeric readings. The float sums are taken
+	// in time order: summed in whatever order the plan delivers rows (a
+	// bitmap scan under a generic plan, an index scan under a custom one),
+	// the same readings gave answers that differed in their last digits
+	// between requests, replicas and plans, under one ETag. In time order
+	// the answer is a function of the data (the input is sorted already,
+	// so this costs next to nothing).
 	rawNumericSQL = `
 SELECT series_id, width_bucket(time, $3::timestamptz[]) AS i,
-       count(*) AS count, sum(value_num), min(value_num), max(value_num),
-       stddev_samp(value_num),
+       count(*) AS count, sum(value_num ORDER BY time), min(value_num), max(value_num),
+       stddev_samp(value_num ORDER BY time),
        (array_agg(value_num ORDER BY time))[1],
        (array_agg(value_num ORDER BY time DESC))[1],
        NULL::text, NULL::text
@@ -44,10 +50,12 @@ GROUP BY series_id, i`
 	// (count, sum, m2) with sensorhub.stddev_merge (migration 00010): the
 	// pairwise update stays exact to a few ulps when the spread is small
 	// against the mean, and cannot fail on an underflow for tiny values.
+	// Sums and merges run in bucket order, for the reason rawNumericSQL
+	// gives.
 	rollupSelect = `
 SELECT series_id, i,
-       sum(count)::bigint AS count, sum(sum), min(min), max(max),
-       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
+       sum(count)::bigint AS count, sum(sum ORDER BY bucket), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2] ORDER BY bucket),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/db/dbtest"
+	"github.com/sensorhub/sensorhub/db/scope"
+	"github.com/sensorhub/sensorhub/db/seed"
+)
+
+// TestRawAggregatesDeterministic stores readings in shuffled order, so that
+// the heap's order is not the time order, and aggregates them from the raw
+// readings on two pools whose plans deliver the rows differently (index
+// scans, and none: heap order). The float sums must be the same bits on
+// both, and equal to the sum in time order computed here; stddev must be
+// the same bits on both. Summed in the order the plan delivered rows, the
+// sums differed in their last digits between the pools.
+func TestRawAggregatesDeterministic(t *testing.T) {
+	d := dbtest.New(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	start := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	const n = 3000
+	rs := make([]seed.Reading, n)
+	vals := make([]float64, n) // in time order
+	for i := range rs {
+		// Magnitudes from 1e-3 to 1e6: the order of the additions shows
+		// in the last digits.
+		vals[i] = r.NormFloat64() * math.Pow(10, float64(r.IntN(10)-3))
+		rs[i] = seed.Reading{DeviceID: "dev.order", Parameter: "p.order", Time: start.Add(time.Duration(i) * time.Second), Num: seed.Num(vals[i])}
+	}
+	r.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+	if err := seed.Load(t.Context(), d.Pool, rs); err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for _, v := range vals {
+		want += v
+	}
+	open := func(params map[string]string) *pgxpool.Pool {
+		pc, err := PoolConfig(d.DSN, 2, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range params {
+			pc.ConnConfig.RuntimeParams[k] = v
+		}
+		pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	indexed := open(map[string]string{"enable_seqscan": "off", "enable_bitmapscan": "off"})
+	heap := open(map[string]string{"enable_indexscan": "off", "enable_bitmapscan": "off", "enable_indexonlyscan": "off"})
+	s, err := New(d.Pool).FindSeries(t.Context(), scope.All(), "dev.order", "p.order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One bucket over all readings, and 1-minute buckets.
+	from, to := start, start.Add(n*time.Second)
+	grids := map[string][]time.Time{"one bucket": {from}}
+	for m := from; m.Before(to); m = m.Add(time.Minute) {
+		grids["minutes"] = append(grids["minutes"], m)
+	}
+	for name, at := range grids {
+		a, _, err := ReadAggregates(t.Context(), indexed, "raw", []int32{s.ID}, []int32{}, at, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := ReadAggregates(t.Context(), heap, "raw", []int32{s.ID}, []int32{}, at, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, cb := a[s.ID], b[s.ID]
+		if len(ca) != len(at) || len(cb) != len(at) {
+			t.Fatalf("%s: %d and %d buckets, want %d", name, len(ca), len(cb), len(at))
+		}
+		for i := range ca {
+			if math.Float64bits(ca[i].Sum.Float64) != math.Float64bits(cb[i].Sum.Float64) ||
+				math.Float64bits(ca[i].Stddev.Float64) != math.Float64bits(cb[i].Stddev.Float64) {
+				t.Fatalf("%s, bucket %d: sums %v and %v, stddevs %v and %v: the plan changed the answer",
+					name, i, ca[i].Sum.Float64, cb[i].Sum.Float64, ca[i].Stddev.Float64, cb[i].Stddev.Float64)
+			}
+		}
+		if name == "one bucket" && ca[0].Sum.Float64 != want {
+			t.Errorf("sum %v, the sum in time order is %v", ca[0].Sum.Float64, want)
+		}
+	}
+}
