@@ -22,7 +22,13 @@
 #                            with ../shared/timescaledb/make-pg.sh (bench/flavor.sh)
 #   PGDIR                    cluster folder (bench/out/cluster-$FLAVOR, shared with bench/ingest.sh)
 #   REF                      the reference dataset (../shared/datasets/sensor-target/data.json)
+#   VIEWERS, PANELS          the dashboard run's viewers and panels (50, 20)
+#   RUNS                     which steps run: any of misses (3, 4, BASELINE), distinct (4b),
+#                            dashboard (4c), legacy (5); all by default
 #   CLEAN=1                  drop bench_api, bench_ref and the role bench_api_reader at the end
+#   BASELINE                 a git revision (e.g. 9365785, before issue 13): its API is built too, and
+#                            the aggregates and readings miss runs are repeated with it, each right after
+#                            the current API's, for the CPU per request of the two in one run
 #
 # Steps:
 # 1. Builds ingest, migrate, localpg and api into bench/out; starts the cluster
@@ -42,6 +48,25 @@
 #    the API's SQL, checked against the Go source by bench/api-sqlcheck.go),
 #    drawing the same series; and, as a diagnostic, the *-request.sql scripts:
 #    all the SQL one request runs (series lookup + query), on one series.
+# 4b. Distinct requests, with the response cache on (64 MiB) as deployed: wrk walks
+#    a shuffled list of paths in which no path repeats (bench/api-wrk.lua's seq
+#    mode), each another series and window: aggregates of 1-hour buckets over
+#    144-168 hours starting up to 72 hours either side of the series' first
+#    hour, readings pages of 1,000 from a minute drawn among those whose page is
+#    full (needs POINTS > 1000; DEVICES=2 POINTS=10000 makes a 1M dataset that
+#    has them). Beside each, pgbench draws the same distribution
+#    (bench/api-pgbench-*-distinct.sql). Issue 13's target: >= 0.8 for both.
+# 4c. A dashboard: VIEWERS viewers refresh one dashboard of PANELS panels
+#    (aggregates of 7 days of 1-hour buckets and first pages of readings of the
+#    served series), the refresh interval compressed to nothing, on a copy of
+#    bench_api (bench_dash, dropped afterwards), response cache on (64 MiB),
+#    for DURATION; midway `ingest load` adds readings to every panel's series
+#    (bench/dashboard-client.go). Every answer carrying the first or the final
+#    dataset version must equal, byte for byte, what a second API with its
+#    cache off answers at that version; it reports how long after the load's
+#    exit answers of an older version were still served (the staleness
+#    window). Beside it, pgbench runs the panels' SQL at VIEWERS clients.
+#    Issue 13's target: >= 5x pgbench.
 # 5. /api/v1/core/process_request on bench_ref at CLIENTS, 1 and 8 clients,
 #    and at 8 with gzip, with the response cache off; then at 8 with the
 #    cache on (64 MiB), without and with gzip. Everything before runs with
@@ -72,6 +97,9 @@ DURATION=${DURATION:-30s}
 WARMUP=${WARMUP:-2s}
 POOL_SIZE=${POOL_SIZE:-10}
 FLAVOR=${FLAVOR:-postgres}
+RUNS=${RUNS:-misses distinct dashboard legacy}
+VIEWERS=${VIEWERS:-50}
+PANELS=${PANELS:-20}
 PGDIR=${PGDIR:-bench/out/cluster-$FLAVOR}
 REF=${REF:-../shared/datasets/sensor-target/data.json}
 READER=bench_api_reader
@@ -83,6 +111,7 @@ FLASK_8_LO=5.6
 FLASK_8_HI=5.9
 
 say() { echo "api.sh: $*" >&2; }
+want() { [[ " $RUNS " == *" $1 "* ]]; }
 die() { say "$*"; exit 1; }
 secs=${DURATION%s}
 warm=${WARMUP%s}
@@ -109,6 +138,14 @@ go build -o "$out/ingest" ./services/ingest
 go build -o "$out/migrate" ./db/cmd/migrate
 go build -o "$out/localpg" ./db/cmd/localpg
 go build -o "$out/api" ./services/api
+go build -o "$out/dashboard-client" bench/dashboard-client.go
+if [ -n "${BASELINE:-}" ]; then
+  say "building the baseline API of $BASELINE"
+  rm -rf "$out/baseline-src" && mkdir -p "$out/baseline-src"
+  git archive "$BASELINE" | tar -x -C "$out/baseline-src"
+  (cd "$out/baseline-src" && go build -o ../api-baseline ./services/api)
+  BASELINE_NAME="$BASELINE ($(git log -1 --format='%h %cs' "$BASELINE"))"
+fi
 
 started_pg=0
 if ! dsn=$("$out/localpg" status -dir "$PGDIR" -db postgres 2>/dev/null); then
@@ -131,8 +168,11 @@ stop_api() {
     api_pid=
   fi
 }
+fresh_pid=
 cleanup() {
   stop_api
+  [ -z "$fresh_pid" ] || { kill -TERM "$fresh_pid" 2>/dev/null || true; wait "$fresh_pid" 2>/dev/null || true; }
+  psql -q "$dsn" -c "DROP DATABASE IF EXISTS bench_dash WITH (FORCE)" 2>/dev/null || true
   if [ "$CLEAN" = 1 ]; then
     say "CLEAN=1: dropping bench_api, bench_ref and $READER"
     psql -q "$dsn" -c "DROP DATABASE IF EXISTS bench_api WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_ref WITH (FORCE)" || true
@@ -190,6 +230,12 @@ ensure_dataset() {
 }
 
 ensure_dataset bench_api "$DEVICES" $((DEVICES * PARAMS)) "$N" "$out/readings-${DEVICES}x${PARAMS}x${POINTS}.json"
+# The job leaves rollups pending (the API would answer from the raw
+# readings until they are materialized): materialize them, as the rollup
+# CronJob or TimescaleDB's job would, before measuring the rollup path.
+say "materializing pending rollups (ingest refresh)"
+"$out/ingest" refresh -database-url "$(db bench_api)" -log-format json >/dev/null 2>>"$out/api-refresh.log" ||
+  { tail -5 "$out/api-refresh.log" >&2; die "ingest refresh failed"; }
 have_ref=0
 if [ -f "$REF" ]; then
   ensure_dataset bench_ref 2 34 20000 "$REF"
@@ -259,15 +305,21 @@ measure() {
 }
 
 # run_wrk RUN CLIENTS PATHS_FILE: WARMUP then DURATION of wrk against the API.
-run_wrk() { # RUN CLIENTS PATHS [wrk options, e.g. -H "Accept-Encoding: gzip"]
-  local run=$1 c=$2 paths=$3 threads line
+# With "seq" as the first option, wrk walks PATHS in order (bench/api-wrk.lua),
+# after a warm-up on PATHS.warm, paths the measured walk never requests.
+run_wrk() { # RUN CLIENTS PATHS [seq] [wrk options, e.g. -H "Accept-Encoding: gzip"]
+  local run=$1 c=$2 paths=$3 threads line mode="" warm_paths=$3
   shift 3
-  threads=$((c < 2 ? c : 2))
-  say "wrk $run: $c clients, ${secs} s $*"
-  if [ "$warm" -gt 0 ]; then
-    wrk -t"$threads" -c"$c" -d"${warm}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$paths" >/dev/null
+  if [ "${1:-}" = seq ]; then
+    mode=seq warm_paths=$paths.warm
+    shift
   fi
-  measure "$run" wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$paths"
+  threads=$((c < 2 ? c : 2))
+  say "wrk $run: $c clients, ${secs} s $mode $*"
+  if [ "$warm" -gt 0 ]; then
+    wrk -t"$threads" -c"$c" -d"${warm}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$warm_paths" >/dev/null
+  fi
+  measure "$run" wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s "$@" -s bench/api-wrk.lua "$base" -- "$paths" $mode
   line=$(grep '^WRK ' "$out/api-$run.out") || die "$run: no summary from wrk"
   local requests duration_us bytes p50_us p99_us mean_us max_us err_connect err_read err_write err_status err_timeout
   eval "$(sed 's/^WRK //; s/ /\n/g' <<<"$line")"
@@ -306,13 +358,18 @@ run_pgbench() {
   rm -rf "$logdir"
 }
 
-# start_api NAME CACHE_MIB: the API on database NAME as the read-only role,
-# with a response cache of CACHE_MIB (0: off); sets base.
+# start_api NAME CACHE_MIB [BINARY]: the API (bench/out/api, or BINARY) on
+# database NAME as the read-only role, with a response cache of CACHE_MIB
+# (0: off; a binary without the setting has no cache); sets base.
 start_api() {
-  local name=$1 cache=$2 log="$out/api-serve-$1-cache$2.log" deadline addr=""
-  say "starting the API on $name (response cache ${cache} MiB)"
-  SENSORHUB_AUTH=off "$out/api" serve -database-url "$(reader "$name")" -addr 127.0.0.1:0 -admin-addr= \
-    -pool-size "$POOL_SIZE" -response-cache-mib "$cache" -log-format json >"$log" 2>&1 &
+  local name=$1 cache=$2 bin=${3:-$out/api} log deadline addr="" flags=()
+  log="$out/api-serve-$1-cache$2-$(basename "$bin").log"
+  say "starting $bin on $name (response cache ${cache} MiB)"
+  if "$bin" serve --help 2>&1 | grep -q -- -response-cache-mib; then
+    flags=(-response-cache-mib "$cache")
+  fi
+  SENSORHUB_AUTH=off SENSORHUB_CURSOR_KEY=bench-api-cursor-key "$bin" serve -database-url "$(reader "$name")" -addr 127.0.0.1:0 -admin-addr= \
+    -pool-size "$POOL_SIZE" "${flags[@]}" -log-format json >"$log" 2>&1 &
   api_pid=$!
   deadline=$((SECONDS + 30))
   while [ -z "$addr" ]; do
@@ -367,6 +424,41 @@ jq -r '.[] | "/v1/readings?device_id=\(.d | @uri)&parameter=\(.p | @uri)&limit=1
 read -r first_dev first_param < <(jq -r '.[0] | "\(.d) \(.p)"' "$out/api-series.json")
 nseries=$((hi - lo + 1))
 
+# The distinct-request paths (step 4b), shuffled with a fixed seed, at most
+# about 150,000 of each: more than a run at this machine's rate requests.
+agg_base=$(psql -X -tA "$(db bench_api)" -c "SELECT extract(epoch FROM timestamptz '$from')::bigint")
+rd_t0=$(psql -X -tA "$(db bench_api)" -c "SELECT floor(extract(epoch FROM min(first_time)))::bigint FROM sensorhub.series WHERE series_id BETWEEN $lo AND $hi")
+HMAX=72
+kmax=$((POINTS - 1001))
+seeded() { openssl enc -aes-256-ctr -pass pass:sensorhub -nosalt </dev/zero 2>/dev/null; }
+jq -r --argjson base "$agg_base" --argjson hmax "$HMAX" '
+  .[] as $s | range(-$hmax; $hmax + 1) as $h | range(144; 169) as $len |
+  ($base + 3600 * $h) as $t0 |
+  "/v1/aggregates?device_id=\($s.d | @uri)&parameter=\($s.p | @uri)&from=\($t0 | todate | @uri)&to=\($t0 + 3600 * $len | todate | @uri)&bucket=1h&agg=avg"' \
+  "$out/api-series.json" | shuf --random-source=<(seeded) | head -155000 >"$out/api-paths-aggregates-distinct.all"
+if [ "$kmax" -gt 0 ]; then
+  kstep=$(((nseries * (kmax + 1) + 149999) / 150000))
+  jq -r --argjson t0 "$rd_t0" --argjson kmax "$kmax" --argjson step "$kstep" '
+    .[] as $s | range(0; $kmax + 1; $step) as $k |
+    "/v1/readings?device_id=\($s.d | @uri)&parameter=\($s.p | @uri)&from=\($t0 + 60 * $k | todate | @uri)&limit=1000"' \
+    "$out/api-series.json" | shuf --random-source=<(seeded) >"$out/api-paths-readings-distinct.all"
+else
+  say "POINTS=$POINTS: no page of 1,000 readings but the first; the distinct readings run is skipped (try DEVICES=2 POINTS=10000)"
+  : >"$out/api-paths-readings-distinct.all"
+fi
+# The last 5,000 of each list warm the API up; the walk gets the rest.
+for e in aggregates readings; do
+  all=$out/api-paths-$e-distinct.all
+  n=$(wc -l <"$all")
+  if [ "$n" -gt 10000 ]; then
+    head -n $((n - 5000)) "$all" >"$out/api-paths-$e-distinct.txt"
+    tail -n 5000 "$all" >"$out/api-paths-$e-distinct.txt.warm"
+  else
+    [ "$n" = 0 ] || say "only $n distinct $e paths: the distinct $e run is skipped"
+    : >"$out/api-paths-$e-distinct.txt"
+  fi
+done
+
 scope=(-D any_device=true -D 'devices={}' -D any_param=true -D 'prefixes={}')
 scope_v=(-v any_device=true -v "devices='{}'" -v any_param=true -v "prefixes='{}'")
 agg_vars=(-D lo="$lo" -D hi="$hi" -D "buckets=$buckets" -D "from=$from" -D "to=$to" -D 'text_ids={}')
@@ -381,7 +473,7 @@ code=$(curl -sS -o "$out/api-check-aggregates.json" -w '%{http_code}' "$base$(he
 read -r agg_source agg_bucket agg_points < <(jq -r '[.source, .bucket, (.series[0].points | length)] | @tsv' "$out/api-check-aggregates.json")
 agg_rows=$(sql_rows bench/api-pgbench-aggregates.sql bench_api -v sid="$lo" -v "buckets='$buckets'" -v "from='$from'" -v "to='$to'" -v "text_ids='{}'")
 say "GET /v1/aggregates $first_dev $first_param $from..$to: source $agg_source, bucket $agg_bucket, $agg_points points; the pgbench SQL returns $agg_rows rows"
-[ "$agg_source" = rollup_1h ] || say "WARNING: the API served the aggregates from $agg_source, but the pgbench script runs the rollup_1h query"
+[ "$agg_source" = rollup_1h ] || die "the API served the aggregates from $agg_source, but the pgbench script runs the rollup_1h query"
 [ "$agg_points" = "$agg_rows" ] || say "WARNING: the API returned $agg_points points, the SQL $agg_rows rows"
 req_vars=("${scope_v[@]}" -v sid="$lo" -v "device='$first_dev'" -v "parameter='$first_param'")
 rows=$(sql_rows bench/api-pgbench-aggregates-request.sql bench_api "${req_vars[@]}" -v "params='{\"$first_param\"}'" \
@@ -398,6 +490,8 @@ rows=$(sql_rows bench/api-pgbench-readings-request.sql bench_api "${req_vars[@]}
 [ "$rows" = $((rd_rows + 1)) ] || die "api-pgbench-readings-request.sql returns $rows rows, not the series and $rd_rows readings"
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+baseline_runs=()
+if want misses; then
 run_wrk api-aggregates "$CLIENTS" "$out/api-paths-aggregates.txt"
 run_pgbench pgbench-aggregates bench_api bench/api-pgbench-aggregates.sql "${agg_vars[@]}"
 run_pgbench pgbench-aggregates-request bench_api bench/api-pgbench-aggregates-request.sql "${agg_vars[@]}" "${scope[@]}" \
@@ -408,11 +502,111 @@ run_pgbench pgbench-readings-request bench_api bench/api-pgbench-readings-reques
   -D sid="$lo" -D "device=$first_dev" -D "parameter=$first_param" -D limit=1001
 stop_api
 
+# The same miss runs with the baseline API, then the current one again, so
+# that the two alternate (current, baseline, current) and the CPU per
+# request compares within one run.
+if [ -n "${BASELINE:-}" ]; then
+  start_api bench_api 0 "$out/api-baseline"
+  run_wrk api-aggregates-baseline "$CLIENTS" "$out/api-paths-aggregates.txt"
+  run_wrk api-readings-baseline "$CLIENTS" "$out/api-paths-readings.txt"
+  stop_api
+  start_api bench_api 0
+  run_wrk api-aggregates-again "$CLIENTS" "$out/api-paths-aggregates.txt"
+  run_wrk api-readings-again "$CLIENTS" "$out/api-paths-readings.txt"
+  stop_api
+  baseline_runs=(api-aggregates-baseline api-aggregates-again api-readings-baseline api-readings-again)
+fi
+fi # misses
+stop_api
+
+# Distinct requests with the response cache on (step 4b).
+distinct_runs=()
+if want distinct; then
+start_api bench_api 64
+if [ -s "$out/api-paths-aggregates-distinct.txt" ]; then
+  distinct_runs+=(api-aggregates-distinct pgbench-aggregates-distinct)
+  run_wrk api-aggregates-distinct "$CLIENTS" "$out/api-paths-aggregates-distinct.txt" seq
+  run_pgbench pgbench-aggregates-distinct bench_api bench/api-pgbench-aggregates-distinct.sql "${scope[@]}" \
+    -D lo="$lo" -D hi="$hi" -D 'text_ids={}' -D base="$agg_base" -D hmax="$HMAX"
+fi
+if [ -s "$out/api-paths-readings-distinct.txt" ]; then
+  distinct_runs+=(api-readings-distinct pgbench-readings-distinct)
+  run_wrk api-readings-distinct "$CLIENTS" "$out/api-paths-readings-distinct.txt" seq
+  run_pgbench pgbench-readings-distinct bench_api bench/api-pgbench-readings-distinct.sql "${scope[@]}" \
+    -D lo="$lo" -D hi="$hi" -D t0="$rd_t0" -D kmax="$kmax" -D limit=1001
+fi
+stop_api
+for run in api-aggregates-distinct api-readings-distinct; do
+  [ -n "${R[$run.n]:-}" ] || continue
+  paths=$(wc -l <"$out/api-paths-${run#api-}.txt")
+  [ "${R[$run.n]}" -le "$paths" ] ||
+    say "WARNING: $run made ${R[$run.n]} requests over $paths distinct paths: some repeated, and the cache may have answered them"
+done
+fi # distinct
+
+# ---------------------------------------------------------------- dashboard (4c)
+
+if want dashboard; then
+say "dashboard: copying bench_api to bench_dash"
+psql -X -q "$dsn" -c "DROP DATABASE IF EXISTS bench_dash WITH (FORCE)" -c "CREATE DATABASE bench_dash TEMPLATE bench_api"
+# Panels: PANELS/2 aggregates and PANELS/2 readings pages, over the first
+# PANELS/2 served series (again with another agg when there are fewer).
+half=$((PANELS / 2))
+aggs=(avg max min count sum first last stddev)
+: >"$out/api-paths-dashboard.txt"
+for ((i = 0; i < half; i++)); do
+  k=$((i % nseries))
+  agg=${aggs[$(((i / nseries) % ${#aggs[@]}))]}
+  jq -r --argjson k "$k" --arg from "$from" --arg to "$to" --arg agg "$agg" \
+    '.[$k] | "/v1/aggregates?device_id=\(.d | @uri)&parameter=\(.p | @uri)&from=\($from | @uri)&to=\($to | @uri)&bucket=1h&agg=\($agg)"' \
+    "$out/api-series.json" >>"$out/api-paths-dashboard.txt"
+  jq -r --argjson k "$k" --argjson l $((1000 - 10 * (i / nseries))) \
+    '.[$k] | "/v1/readings?device_id=\(.d | @uri)&parameter=\(.p | @uri)&limit=\($l)"' "$out/api-series.json" >>"$out/api-paths-dashboard.txt"
+done
+dash_hi=$((lo + (half < nseries ? half : nseries) - 1))
+# The load: readings 30 s after each of the first 200 of every series (the
+# generator's types per parameter are the dataset's), so every panel changes.
+dash_file=$out/dashboard-load-${DEVICES}x${PARAMS}.json
+"$out/ingest" gen -seed 2 -devices "$DEVICES" -params "$PARAMS" -points 200 -interval 1m \
+  -text-share 0.3 -start 2024-01-01T00:00:30.000001+02:00 -format reference -o "$dash_file"
+dash_loaded=$((DEVICES * PARAMS * 200))
+# pgbench first, on the dataset as loaded (rollups materialized): the panels'
+# SQL at its cheapest, as the API runs it until the load.
+CLIENTS=$VIEWERS run_pgbench pgbench-dashboard bench_dash "bench/api-pgbench-aggregates.sql@1" \
+  -f "bench/api-pgbench-readings.sql@1" "${agg_vars[@]}" "${scope[@]}" -D lo="$lo" -D hi="$dash_hi" -D limit=1001
+rm -rf "$out/dash-wrong"
+# Both APIs sign cursors with one key (SENSORHUB_CURSOR_KEY, as replicas
+# must), so that their readings pages are the same bytes.
+start_api bench_dash 0
+fresh_pid=$api_pid fresh_base=$base api_pid=
+rm -rf "$out/dash-before" && mkdir -p "$out/dash-before"
+n=0
+while read -r p; do
+  code=$(curl -sS -o "$out/dash-before/panel-$n.json" -w '%{http_code}' "$fresh_base$p")
+  [ "$code" = 200 ] || die "dashboard panel $p answered $code"
+  n=$((n + 1))
+done <"$out/api-paths-dashboard.txt"
+start_api bench_dash 64
+say "dashboard: $VIEWERS viewers x $PANELS panels, ${secs} s, loading $dash_loaded readings midway"
+measure dashboard "$out/dashboard-client" -base "$base" -fresh-url "$fresh_base" -panels "$out/api-paths-dashboard.txt" \
+  -viewers "$VIEWERS" -duration "${secs}s" -fresh-before "$out/dash-before" -dump "$out/dash-wrong" -- \
+  "$out/ingest" load -database-url "$(db bench_dash)" -log-format json "$dash_file"
+line=$(grep '^DASH ' "$out/api-dashboard.out") || die "dashboard: no summary"
+eval "$(sed 's/^DASH //; s/ /\n/g; s/^/D_/mg' <<<"$line")"
+R[dashboard.n]=$D_requests
+R[dashboard.rate]=$D_rate
+stop_api
+kill -TERM "$fresh_pid" 2>/dev/null || true
+wait "$fresh_pid" 2>/dev/null || true
+fresh_pid=
+psql -X -q "$dsn" -c "DROP DATABASE bench_dash WITH (FORCE)"
+fi # dashboard
+
 # ---------------------------------------------------------------- bench_ref
 
 legacy_clients=()
 legacy_extra=() # the runs at 8 clients with gzip and with the cache
-if [ "$have_ref" = 1 ]; then
+if [ "$have_ref" = 1 ] && want legacy; then
   start_api bench_ref 0
   echo /api/v1/core/process_request >"$out/api-paths-legacy.txt"
   code=$(curl -sS -o "$out/api-check-legacy.json" -w '%{http_code}' "$base/api/v1/core/process_request")
@@ -463,24 +657,60 @@ report() {
       "${R[$a.rate]}" "${R[$a.p50]}" "${R[$a.p99]}" "${R[$a.errors]}" \
       "${R[$p.rate]}" "${R[$p.mean]}" "${R[$p.p50]}" "${R[$p.p99]}" "$ratio" "$verdict"
   }
+  if want misses; then
   row "/v1/aggregates 7d x 1h (query)" api-aggregates pgbench-aggregates 0.80
   row "  vs all SQL of a request" api-aggregates pgbench-aggregates-request ""
   row "/v1/readings limit=1000 (query)" api-readings pgbench-readings ""
   row "  vs all SQL of a request" api-readings pgbench-readings-request ""
   echo "(pgbench tps: transactions of its script per second; 'query' runs the endpoint's main statement,"
   echo " 'all SQL of a request' the series lookup and that statement, on one series.)"
+  fi
+  if [ ${#distinct_runs[@]} -gt 0 ]; then
+    echo
+    echo "== Distinct requests: no path twice, each another series and window, response cache on (64 MiB),"
+    echo "   vs pgbench drawing the same series and windows (bench/api-pgbench-*-distinct.sql)"
+    printf '%-36s %9s %8s %8s %6s | %9s %8s %8s %8s | %s\n' endpoint "API req/s" "p50 ms" "p99 ms" errors "pgbench" "mean ms" "p50 ms" "p99 ms" "API/pgbench"
+    [ -z "${R[api-aggregates-distinct.n]:-}" ] || row "/v1/aggregates 1h x 144-168 h" api-aggregates-distinct pgbench-aggregates-distinct 0.80
+    [ -z "${R[api-readings-distinct.n]:-}" ] || row "/v1/readings 1,000 from a minute" api-readings-distinct pgbench-readings-distinct 0.80
+  fi
+  if [ -n "${R[dashboard.n]:-}" ]; then
+  echo
+  echo "== Dashboard: $VIEWERS viewers x $PANELS panels refreshing with no pause, response cache 64 MiB,"
+  echo "   $dash_loaded readings loaded midway into every panel's series (bench_dash); pgbench ran before the load"
+  awk -v r="${R[dashboard.rate]}" -v p="${R[pgbench-dashboard.rate]}" -v e="$D_errors" -v v="$VIEWERS" 'BEGIN {
+    printf "API answers/s %.1f (errors %d); pgbench on the panels'"'"' SQL at %d clients: %.1f tps; API/pgbench %.1fx (target >= 5: %s)\n",
+      r, e, v, p, r / p, (r / p >= 5 ? "meets" : "MISSES") }'
+  echo "versions $D_first_version -> $D_final_version; answers at the first version $D_answers_first, in between $D_answers_between, at the final $D_answers_final;"
+  echo "answers unequal to the fresh computation at their version: $((D_wrong_first + D_wrong_final)) (must be 0); the load took ${D_load_s} s;"
+  echo "answers of an older version received after the load exited: $D_stale_after_load, the last ${D_staleness_ms} ms after it (the staleness window);"
+  echo "of requests sent after it: $D_stale_sent_after_load, the last sent ${D_staleness_sent_ms} ms after it"
+  fi
+  if [ ${#baseline_runs[@]} -gt 0 ]; then
+    echo
+    echo "== API CPU per request, this API vs the baseline $BASELINE_NAME: response cache off, the same paths;"
+    echo "   this API's figure is the mean of its runs before and after the baseline's"
+    printf '%-28s %14s %14s %9s %12s %12s\n' endpoint "this ms/req" "baseline" "ratio" "this req/s" "baseline"
+    for e in aggregates readings; do
+      awk -v e="/v1/$e" -v a1="${R[api-$e.cpu_api]}" -v n1="${R[api-$e.n]}" -v a2="${R[api-$e-again.cpu_api]}" -v n2="${R[api-$e-again.n]}" \
+        -v b="${R[api-$e-baseline.cpu_api]}" -v nb="${R[api-$e-baseline.n]}" \
+        -v r1="${R[api-$e.rate]}" -v r2="${R[api-$e-again.rate]}" -v rb="${R[api-$e-baseline.rate]}" 'BEGIN {
+          cur = 1000 * (a1 / n1 + a2 / n2) / 2; base = 1000 * b / nb
+          printf "%-28s %14.3f %14.3f %8.2fx %12.1f %12.1f   (%.0f%% less CPU per request)\n", e, cur, base, cur / base, (r1 + r2) / 2, rb, 100 * (1 - cur / base) }'
+    done
+  fi
   echo
   echo "== CPU time per request or transaction, ms, from /proc ($ncpu CPUs; PostgreSQL: the whole cluster; other: the rest"
   echo "   of the machine: other processes, e.g. other sessions' work, and interrupts on otherwise idle CPUs)"
   printf '%-28s %8s %11s %10s %8s %13s\n' run API PostgreSQL "load gen" other "machine busy"
   for run in api-aggregates pgbench-aggregates pgbench-aggregates-request api-readings pgbench-readings pgbench-readings-request \
-    $(for c in "${legacy_clients[@]}" "${legacy_extra[@]}"; do echo "legacy-$c"; done); do
+    "${baseline_runs[@]}" "${distinct_runs[@]}" dashboard pgbench-dashboard $(for c in "${legacy_clients[@]}" "${legacy_extra[@]}"; do echo "legacy-$c"; done); do
+    [ -n "${R[$run.n]:-}" ] || continue
     awk -v run="$run" -v n="${R[$run.n]}" -v api="${R[$run.cpu_api]}" -v pg="${R[$run.cpu_pg]}" -v cl="${R[$run.cpu_client]}" \
       -v busy="${R[$run.cpu_busy]}" -v pct="${R[$run.busy_pct]}" 'BEGIN {
         other = busy - api - pg - cl; if (other < 0) other = 0
         printf "%-28s %8.3f %11.3f %10.3f %8.3f %12.0f%%\n", run, 1000 * api / n, 1000 * pg / n, 1000 * cl / n, 1000 * other / n, pct }'
   done
-  if [ "$have_ref" = 1 ]; then
+  if [ ${#legacy_clients[@]} -gt 0 ]; then
     echo
     echo "== /api/v1/core/process_request on bench_ref: the whole reference dataset ($legacy_items readings,"
     awk -v b="$legacy_bytes" 'BEGIN {printf "   %.2f MB = %d bytes of JSON per response); the original Flask service: 7 req/s at 1 client,\n", b / 1e6, b}'
