@@ -188,7 +188,9 @@ func (g grid) starts(from, to time.Time, limit int) ([]time.Time, bool) {
 	if estimate := int64(to.Sub(from) / (time.Duration(g.w) * time.Second)); estimate > 16 && (estimate-16)/2 > int64(limit) {
 		return nil, false
 	}
-	out := []time.Time{g.start(from).In(g.loc)}
+	estimate := int(to.Sub(from)/(time.Duration(g.w)*time.Second)) + 2
+	out := make([]time.Time, 1, max(1, min(estimate, limit)))
+	out[0] = g.start(from).In(g.loc)
 	for {
 		n := g.next(out[len(out)-1])
 		if !n.Before(to) {

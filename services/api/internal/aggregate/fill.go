@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"sync"
+
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
@@ -92,13 +94,67 @@ func interpolated(f string) bool {
 	return false
 }
 
-// fillPoints turns one series' non-empty buckets (in bucket order) into
-// points as p.Fill asks. The values of all points share one allocation.
-func fillPoints(p QueryPlan, cells []cell) []Point {
-	nf := len(p.Funcs)
+// arena holds the points and values of every series of a Result, in one
+// pooled allocation each.
+type arena struct {
+	points []Point
+	values []Value
+}
+
+// Arenas larger than maxPooledPoints points are left to the garbage
+// collector.
+const maxPooledPoints = 16 << 10
+
+var arenas = sync.Pool{New: func() any { return new(arena) }}
+
+// newArena returns an arena with room for n points of nf values each.
+func newArena(n, nf int) *arena {
+	a := arenas.Get().(*arena)
+	if cap(a.points) < n {
+		a.points = make([]Point, 0, n)
+	}
+	if cap(a.values) < n*nf {
+		a.values = make([]Value, 0, n*nf)
+	}
+	return a
+}
+
+// take carves n points and nv values from a, or allocates them when a is
+// full (it never is when sized by newArena).
+func (a *arena) take(n, nv int) ([]Point, []Value) {
+	if a == nil || len(a.points)+n > cap(a.points) || len(a.values)+nv > cap(a.values) {
+		return make([]Point, n), make([]Value, nv)
+	}
+	p, v := len(a.points), len(a.values)
+	a.points, a.values = a.points[:p+n], a.values[:v+nv]
+	return a.points[p : p+n : p+n], a.values[v : v+nv : v+nv]
+}
+
+func (a *arena) release() {
+	if cap(a.points) > maxPooledPoints || cap(a.values) > maxPooledPoints*4 {
+		return
+	}
+	clear(a.points)
+	clear(a.values) // drop the text values' strings
+	a.points, a.values = a.points[:0], a.values[:0]
+	arenas.Put(a)
+}
+
+// pointCount is how many points fillPoints makes of cells.
+func pointCount(p QueryPlan, cells []cell) int {
 	if p.Fill == FillNone {
-		out := make([]Point, len(cells))
-		vals := make([]Value, len(cells)*nf)
+		return len(cells)
+	}
+	return len(p.Buckets)
+}
+
+// fillPoints turns one series' non-empty buckets (in bucket order) into
+// points as p.Fill asks, in memory taken from a (nil: allocated).
+func fillPoints(p QueryPlan, cells []cell, a *arena) []Point {
+	nf := len(p.Funcs)
+	n := pointCount(p, cells)
+	out, vals := a.take(n, n*nf)
+	if p.Fill == FillNone {
 		for i := range cells {
 			v := vals[i*nf : (i+1)*nf : (i+1)*nf]
 			for j, f := range p.Funcs {
@@ -108,8 +164,6 @@ func fillPoints(p QueryPlan, cells []cell) []Point {
 		}
 		return out
 	}
-	out := make([]Point, len(p.Buckets))
-	vals := make([]Value, len(p.Buckets)*nf)
 	var prev *cell // the last non-empty bucket before b
 	next := 0      // cells[next] is the first non-empty bucket at or after b
 	for b, start := range p.Buckets {

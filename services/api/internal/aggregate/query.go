@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"sync"
 
 	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
@@ -22,7 +23,9 @@ func Query(ctx context.Context, q store.Querier, req Request) (Result, error) {
 			numIDs = append(numIDs, s.ID)
 		}
 	}
-	cells, stale, err := store.ReadAggregates(ctx, q, p.Source, numIDs, textIDs, p.Buckets, p.From, p.To)
+	buf := cellBuffers.Get().(*[]store.AggregateCell)
+	defer putCells(buf)
+	cells, stale, err := store.ReadAggregates(ctx, q, p.Source, numIDs, textIDs, p.Buckets, p.From, p.To, buf)
 	if err != nil {
 		return Result{}, err
 	}
@@ -30,6 +33,11 @@ func Query(ctx context.Context, q store.Querier, req Request) (Result, error) {
 		p.Source = SourceRaw
 	}
 	res := Result{Source: p.Source, Bucket: p.Bucket, Funcs: p.Funcs, Series: make([]SeriesResult, 0, len(req.Series))}
+	n := 0
+	for _, s := range req.Series {
+		n += pointCount(p, cells[s.ID])
+	}
+	res.arena = newArena(n, len(p.Funcs))
 	for _, s := range req.Series {
 		src := p.Source
 		if s.Type == store.TypeText {
@@ -37,8 +45,24 @@ func Query(ctx context.Context, q store.Querier, req Request) (Result, error) {
 		}
 		res.Series = append(res.Series, SeriesResult{
 			DeviceID: s.DeviceID, Parameter: s.Parameter, Type: s.Type, Source: src,
-			Points: fillPoints(p, cells[s.ID]),
+			Points: fillPoints(p, cells[s.ID], res.arena),
 		})
 	}
 	return res, nil
+}
+
+// The cells of a query are read into pooled buffers: fillPoints copies what
+// it needs, so a buffer is free again once Query returns. Buffers grown
+// beyond maxPooledCells are left to the garbage collector.
+const maxPooledCells = 16 << 10
+
+var cellBuffers = sync.Pool{New: func() any { return new([]store.AggregateCell) }}
+
+func putCells(buf *[]store.AggregateCell) {
+	if cap(*buf) > maxPooledCells {
+		return
+	}
+	clear(*buf) // drop the text values' strings
+	*buf = (*buf)[:0]
+	cellBuffers.Put(buf)
 }

@@ -164,6 +164,7 @@ func (h *handlers) aggregates(ctx context.Context, in *AggregatesInput) (*Aggreg
 	}
 
 	return &AggregatesOutput{Body: func(hctx huma.Context) {
+		defer res.Release()
 		buf := getBuffer()
 		defer putBuffer(buf)
 		*buf = appendAggregates((*buf)[:0], &res, in.From, in.To, loc)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
@@ -69,11 +70,11 @@ func TestRawAggregatesDeterministic(t *testing.T) {
 		grids["minutes"] = append(grids["minutes"], m)
 	}
 	for name, at := range grids {
-		a, _, err := ReadAggregates(t.Context(), indexed, "raw", []int32{s.ID}, []int32{}, at, from, to)
+		a, _, err := ReadAggregates(t.Context(), indexed, "raw", []int32{s.ID}, []int32{}, at, from, to, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _, err := ReadAggregates(t.Context(), heap, "raw", []int32{s.ID}, []int32{}, at, from, to)
+		b, _, err := ReadAggregates(t.Context(), heap, "raw", []int32{s.ID}, []int32{}, at, from, to, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,5 +92,72 @@ func TestRawAggregatesDeterministic(t *testing.T) {
 		if name == "one bucket" && ca[0].Sum.Float64 != want {
 			t.Errorf("sum %v, the sum in time order is %v", ca[0].Sum.Float64, want)
 		}
+	}
+}
+
+// TestAggregateRowDecoder reads rows shaped like the aggregate queries'
+// through decodeAggregateRow and through rows.Scan and requires the same
+// cells: NULL and non-NULL floats (negative zero, subnormal, largest),
+// texts (empty, quoted) and the stale marker row.
+func TestAggregateRowDecoder(t *testing.T) {
+	d := dbtest.New(t)
+	pc, err := PoolConfig(d.DSN, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	const sql = `SELECT a::int4, b::int4, c::int8, d::float8, e::float8, f::float8, g::float8, h::float8, k::float8, x::text, y::text FROM (VALUES
+		(0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+		(7, 1, 60, 1234.5678901234567, -0.0, 5e-324, 1.7976931348623157e308, 1.0, 2.0, NULL, NULL),
+		(7, 2, 1, 3.0, 3.0, 3.0, NULL, 3.0, 3.0, NULL, NULL),
+		(9, 3, 2, NULL, NULL, NULL, NULL, NULL, NULL, '', 'state "on"')
+	) v(a, b, c, d, e, f, g, h, k, x, y)`
+	rows, err := pool.Query(t.Context(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !aggregateRowsBinary(rows.FieldDescriptions()) {
+		t.Fatalf("the rows came as %v: the decoder would not be used", rows.FieldDescriptions())
+	}
+	var decoded []AggregateCell
+	var ids []int32
+	for rows.Next() {
+		var id, i int32
+		var c AggregateCell
+		if !decodeAggregateRow(rows.RawValues(), &id, &i, &c) {
+			t.Fatal("a row was not decoded")
+		}
+		c.Bucket = int(i)
+		decoded, ids = append(decoded, c), append(ids, id)
+	}
+	rows.Close()
+	rows, err = pool.Query(t.Context(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for n := 0; rows.Next(); n++ {
+		var id, i int32
+		var c AggregateCell
+		if err := rows.Scan(&id, &i, &c.Count, &c.Sum, &c.Min, &c.Max, &c.Stddev, &c.First, &c.Last, &c.FirstText, &c.LastText); err != nil {
+			t.Fatal(err)
+		}
+		c.Bucket = int(i)
+		got := decoded[n]
+		same := func(a, b pgtype.Float8) bool {
+			return a.Valid == b.Valid && math.Float64bits(a.Float64) == math.Float64bits(b.Float64)
+		}
+		if ids[n] != id || got.Bucket != c.Bucket || got.Count != c.Count || !same(got.Sum, c.Sum) || !same(got.Min, c.Min) ||
+			!same(got.Max, c.Max) || !same(got.Stddev, c.Stddev) || !same(got.First, c.First) || !same(got.Last, c.Last) ||
+			got.FirstText != c.FirstText || got.LastText != c.LastText {
+			t.Errorf("row %d: decoded %d %+v, scanned %d %+v", n, ids[n], got, id, c)
+		}
+	}
+	if len(decoded) != 4 {
+		t.Fatalf("%d rows", len(decoded))
 	}
 }
