@@ -7,7 +7,7 @@
 -- hmax (the largest hour offset either way) with -D. The bucket starts
 -- ($3) are computed in the statement, once (an InitPlan), where the API
 -- binds the array its planner computed.
--- mirrors: services/api/internal/store rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=ARRAY(SELECT(generate_series(to_timestamp(:t0),to_timestamp(:tl),'1h'))) $4=to_timestamp(:t0) $5=to_timestamp(:t1)
+-- mirrors: services/api/internal/store rollup1hOneSQL $1=ARRAY[:sid] $2=:text_ids $3=ARRAY(SELECT(generate_series(to_timestamp(:t0),to_timestamp(:tl),'1h'))) $4=to_timestamp(:t0) $5=to_timestamp(:t1)
 \set sid random(:lo, :hi)
 \set h random(-:hmax, :hmax)
 \set len random(144, 168)
@@ -22,8 +22,8 @@ SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, 
 WHERE (SELECT yes FROM stale)
 UNION ALL
 SELECT series_id, i,
-       sum(count)::bigint AS count, sum(sum ORDER BY bucket), min(min), max(max),
-       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2] ORDER BY bucket),
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text

@@ -9,7 +9,7 @@
 --   lookup: $1-$4 the scope filter (all), $5 device, $6 {parameter},
 --           $7-$9 no prefix, glob or type (NULL), $10 max points + 1
 -- mirrors: services/api/internal/store listSeriesSQL $1=:any_device $2=:devices $3=:any_param $4=:prefixes $5=:device $6=:params $7=NULL $8=NULL $9=NULL $10=:max_series
--- mirrors: services/api/internal/store rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
+-- mirrors: services/api/internal/store rollup1hOneSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
 SELECT s.series_id, s.device_id, s.parameter, s.value_type, s.first_time, s.last_time, s.reading_count
 FROM sensorhub.series s
 WHERE (:any_device::boolean OR s.device_id = ANY(:devices::text[]))
@@ -29,8 +29,8 @@ SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, 
 WHERE (SELECT yes FROM stale)
 UNION ALL
 SELECT series_id, i,
-       sum(count)::bigint AS count, sum(sum ORDER BY bucket), min(min), max(max),
-       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2] ORDER BY bucket),
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text

@@ -9,7 +9,7 @@
 --   $2 int4[]        text series ids: empty, as for any numeric series
 --   $3 timestamptz[] the 168 bucket starts the planner computes
 --   $4, $5           from and to
--- mirrors: services/api/internal/store rollup1hSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
+-- mirrors: services/api/internal/store rollup1hOneSQL $1=ARRAY[:sid] $2=:text_ids $3=:buckets $4=:from $5=:to
 \set sid random(:lo, :hi)
 WITH stale AS MATERIALIZED (
     SELECT EXISTS (SELECT FROM sensorhub.rollup_pending
@@ -19,8 +19,8 @@ SELECT 0, 0, 0::bigint, NULL::float8, NULL::float8, NULL::float8, NULL::float8, 
 WHERE (SELECT yes FROM stale)
 UNION ALL
 SELECT series_id, i,
-       sum(count)::bigint AS count, sum(sum ORDER BY bucket), min(min), max(max),
-       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2] ORDER BY bucket),
+       sum(count)::bigint AS count, sum(sum), min(min), max(max),
+       sensorhub.stddev_merge(ARRAY[count::float8, sum, m2]),
        (array_agg(first ORDER BY first_time))[1],
        (array_agg(last ORDER BY last_time DESC))[1],
        NULL::text, NULL::text

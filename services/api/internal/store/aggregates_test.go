@@ -42,23 +42,8 @@ func TestRawAggregatesDeterministic(t *testing.T) {
 	for _, v := range vals {
 		want += v
 	}
-	open := func(params map[string]string) *pgxpool.Pool {
-		pc, err := PoolConfig(d.DSN, 2, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range params {
-			pc.ConnConfig.RuntimeParams[k] = v
-		}
-		pool, err := pgxpool.NewWithConfig(t.Context(), pc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		return pool
-	}
-	indexed := open(map[string]string{"enable_seqscan": "off", "enable_bitmapscan": "off"})
-	heap := open(map[string]string{"enable_indexscan": "off", "enable_bitmapscan": "off", "enable_indexonlyscan": "off"})
+	indexed := poolWith(t, d.DSN, map[string]string{"enable_seqscan": "off", "enable_bitmapscan": "off"})
+	heap := poolWith(t, d.DSN, map[string]string{"enable_indexscan": "off", "enable_bitmapscan": "off", "enable_indexonlyscan": "off"})
 	s, err := New(d.Pool).FindSeries(t.Context(), scope.All(), "dev.order", "p.order")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +78,85 @@ func TestRawAggregatesDeterministic(t *testing.T) {
 			t.Errorf("sum %v, the sum in time order is %v", ca[0].Sum.Float64, want)
 		}
 	}
+}
+
+// TestRollupMergeDeterministic loads a day one hour at a time, in shuffled
+// hour order, so that the rollup's rows of an hour lie in the order the
+// hours were loaded rather than in time order, and merges them into 6-hour
+// buckets from rollup_1h on the two pools of TestRawAggregatesDeterministic:
+// the merged sums and stddevs must be the same bits. It also checks that
+// hourly buckets take the one-row query and 6-hour ones the merging query.
+func TestRollupMergeDeterministic(t *testing.T) {
+	d := dbtest.New(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	day := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	hours := r.Perm(24)
+	for _, h := range hours {
+		var rs []seed.Reading
+		for m := range 60 {
+			v := r.NormFloat64() * math.Pow(10, float64(h%9-2))
+			rs = append(rs, seed.Reading{DeviceID: "dev.merge", Parameter: "p.merge", Time: day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute), Num: seed.Num(v)})
+		}
+		if err := seed.Load(t.Context(), d.Pool, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(d.Pool).FindSeries(t.Context(), scope.All(), "dev.merge", "p.merge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := day, day.Add(24*time.Hour)
+	var sixHours, hourly []time.Time
+	for h := 0; h < 24; h++ {
+		if h%6 == 0 {
+			sixHours = append(sixHours, day.Add(time.Duration(h)*time.Hour))
+		}
+		hourly = append(hourly, day.Add(time.Duration(h)*time.Hour))
+	}
+	if oneRowPerBucket(sixHours, to, time.Hour) || !oneRowPerBucket(hourly, to, time.Hour) {
+		t.Fatal("oneRowPerBucket chose the wrong query")
+	}
+	read := func(pool *pgxpool.Pool) []AggregateCell {
+		cells, stale, err := ReadAggregates(t.Context(), pool, "rollup_1h", []int32{s.ID}, []int32{}, sixHours, from, to, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stale {
+			t.Fatal("the rollups are still pending: the raw readings answered")
+		}
+		if len(cells[s.ID]) != 4 {
+			t.Fatalf("%d buckets, want 4", len(cells[s.ID]))
+		}
+		return cells[s.ID]
+	}
+	a := read(poolWith(t, d.DSN, map[string]string{"enable_seqscan": "off", "enable_bitmapscan": "off"}))
+	b := read(poolWith(t, d.DSN, map[string]string{"enable_indexscan": "off", "enable_bitmapscan": "off", "enable_indexonlyscan": "off"}))
+	for i := range a {
+		if a[i].Count != 360 || math.Float64bits(a[i].Sum.Float64) != math.Float64bits(b[i].Sum.Float64) ||
+			math.Float64bits(a[i].Stddev.Float64) != math.Float64bits(b[i].Stddev.Float64) {
+			t.Fatalf("bucket %d: counts %d and %d, sums %v and %v, stddevs %v and %v: the plan changed the answer",
+				i, a[i].Count, b[i].Count, a[i].Sum.Float64, b[i].Sum.Float64, a[i].Stddev.Float64, b[i].Stddev.Float64)
+		}
+	}
+}
+
+// poolWith opens a pool on the API's configuration with extra session
+// settings.
+func poolWith(t *testing.T, dsn string, params map[string]string) *pgxpool.Pool {
+	t.Helper()
+	pc, err := PoolConfig(dsn, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range params {
+		pc.ConnConfig.RuntimeParams[k] = v
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // TestAggregateRowDecoder reads rows shaped like the aggregate queries'
