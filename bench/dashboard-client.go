@@ -214,22 +214,23 @@ func run(base, fresh, panelsFile, beforeDir, dumpDir string, viewers int, durati
 		_ = os.WriteFile(filepath.Join(dumpDir, fmt.Sprintf("panel-%d-v%d-served.json", a.panel, a.version)), samples[key{a.panel, a.sum}], 0o644)
 		_ = os.WriteFile(filepath.Join(dumpDir, fmt.Sprintf("panel-%d-v%d-fresh.json", a.panel, a.version)), fresh, 0o644)
 	}
+	// check counts a and reports whether it differs from the fresh answer
+	// of its panel at its version.
+	check := func(a answer, n *int, want []uint64, wantBody [][]byte) int {
+		*n++
+		if a.sum == want[a.panel] {
+			return 0
+		}
+		badPanel = a.panel
+		dumpWrong(a, wantBody[a.panel])
+		return 1
+	}
 	for _, a := range answers {
 		switch {
 		case a.version == finalVersion:
-			nFinal++
-			if a.sum != freshAfter[a.panel] {
-				wrongFinal++
-				badPanel = a.panel
-				dumpWrong(a, freshAfterBody[a.panel])
-			}
+			wrongFinal += check(a, &nFinal, freshAfter, freshAfterBody)
 		case a.version == firstVersion:
-			nFirst++
-			if a.sum != freshBefore[a.panel] {
-				wrongFirst++
-				badPanel = a.panel
-				dumpWrong(a, freshBeforeBody[a.panel])
-			}
+			wrongFirst += check(a, &nFirst, freshBefore, freshBeforeBody)
 		default:
 			nBetween++
 		}

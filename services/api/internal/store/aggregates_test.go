@@ -140,40 +140,13 @@ func TestRollupMergeDeterministic(t *testing.T) {
 	}
 }
 
-// poolWith opens a pool on the API's configuration with extra session
-// settings.
-func poolWith(t *testing.T, dsn string, params map[string]string) *pgxpool.Pool {
-	t.Helper()
-	pc, err := PoolConfig(dsn, 2, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range params {
-		pc.ConnConfig.RuntimeParams[k] = v
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 // TestAggregateRowDecoder reads rows shaped like the aggregate queries'
 // through decodeAggregateRow and through rows.Scan and requires the same
 // cells: NULL and non-NULL floats (negative zero, subnormal, largest),
 // texts (empty, quoted) and the stale marker row.
 func TestAggregateRowDecoder(t *testing.T) {
 	d := dbtest.New(t)
-	pc, err := PoolConfig(d.DSN, 2, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := poolWith(t, d.DSN, nil)
 	const sql = `SELECT a::int4, b::int4, c::int8, d::float8, e::float8, f::float8, g::float8, h::float8, k::float8, x::text, y::text FROM (VALUES
 		(0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 		(7, 1, 60, 1234.5678901234567, -0.0, 5e-324, 1.7976931348623157e308, 1.0, 2.0, NULL, NULL),

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
 )
@@ -18,15 +17,7 @@ import (
 // the rows the decoder leaves to Scan, which refuses them (infinite times).
 func TestReadingDecoder(t *testing.T) {
 	d := dbtest.New(t)
-	pc, err := PoolConfig(d.DSN, 2, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := poolWith(t, d.DSN, nil)
 	const sql = `SELECT t, o::int2, n, x FROM (VALUES
 		('2024-03-07 10:22:07.315194+00'::timestamptz, 120, 801.4240531704808::float8, NULL::text),
 		('0001-01-01 00:00:00+00', -1439, 5e-324, NULL),

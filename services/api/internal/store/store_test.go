@@ -239,6 +239,25 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// poolWith opens a pool on the API's configuration with extra session
+// settings.
+func poolWith(t *testing.T, dsn string, params map[string]string) *pgxpool.Pool {
+	t.Helper()
+	pc, err := PoolConfig(dsn, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range params {
+		pc.ConnConfig.RuntimeParams[k] = v
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // TestPoolConfig checks the session settings every API connection gets.
 func TestPoolConfig(t *testing.T) {
 	d := dbtest.New(t)
