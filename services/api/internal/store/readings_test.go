@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sensorhub/sensorhub/db/dbtest"
 )
 
