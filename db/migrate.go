@@ -2,8 +2,9 @@
 // paths (TimescaleDB and plain PostgreSQL) and the code that applies them.
 //
 // Both paths expose the same logical relations in the schema "sensorhub":
-// series, devices, readings, rollup_1m, rollup_1h, rollup_1d, dataset_state,
-// rollup_pending and settings, so readers run one and the same SQL on both.
+// series, devices (and device_summary, behind it), readings, rollup_1m,
+// rollup_1h, rollup_1d, dataset_state, rollup_pending and settings, so
+// readers run one and the same SQL on both.
 package db
 
 import (

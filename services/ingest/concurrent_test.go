@@ -288,7 +288,9 @@ func assertCatalogRecounts(t *testing.T, pool *pgxpool.Pool) {
 	if bad > 0 {
 		t.Errorf("%d series disagree with their readings, e.g. %s", bad, example)
 	}
+	dbtest.CheckDeviceSummary(t, pool)
 }
+
 
 // assertRollupsRecompute compares every rollup, as readers see it, with
 // aggregates computed from the readings: the same buckets, exact counts,

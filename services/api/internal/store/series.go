@@ -22,10 +22,21 @@ type Device struct {
 	FirstTime, LastTime *time.Time
 }
 
-// devicesSQL aggregates the catalog like the sensorhub.devices view does, but
-// over the in-scope series only: a scope narrowed to parameter prefixes must
-// not leak the counts of the device's other series.
+// devicesSQL reads the per-device totals the catalog's triggers keep
+// (migration 00015), for scopes that select whole devices: a device's
+// totals are then exactly those of its in-scope series.
 const devicesSQL = `
+SELECT d.device_id, d.series_count, d.reading_count, d.first_time, d.last_time
+FROM sensorhub.device_summary d
+WHERE ($1::boolean OR d.device_id = ANY($2::text[]))
+  AND d.series_count > 0
+ORDER BY d.device_id`
+
+// devicesInScopeSQL aggregates the catalog like the summary does, but over
+// the in-scope series only: a scope narrowed to parameter prefixes must not
+// leak the counts of the device's other series. This one grows with the
+// catalog; only such scopes pay for it.
+const devicesInScopeSQL = `
 SELECT s.device_id, count(*)::integer, coalesce(sum(s.reading_count), 0)::bigint, min(s.first_time), max(s.last_time)
 FROM sensorhub.series s
 WHERE ` + scopeFilter + `
@@ -35,7 +46,12 @@ ORDER BY s.device_id`
 // Devices lists the devices that have in-scope series, by id.
 func (s *Store) Devices(ctx context.Context, sc scope.Scope) ([]Device, error) {
 	defer s.observe("devices")()
-	rows, err := s.pool.Query(ctx, devicesSQL, scopeArgs(sc)...)
+	anyDevice, devices, anyParam, _ := sc.Args()
+	sql, args := devicesSQL, []any{anyDevice, devices}
+	if !anyParam {
+		sql, args = devicesInScopeSQL, scopeArgs(sc)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", translate(ctx, err))
 	}
