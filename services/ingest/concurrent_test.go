@@ -291,7 +291,6 @@ func assertCatalogRecounts(t *testing.T, pool *pgxpool.Pool) {
 	dbtest.CheckDeviceSummary(t, pool)
 }
 
-
 // assertRollupsRecompute compares every rollup, as readers see it, with
 // aggregates computed from the readings: the same buckets, exact counts,
 // extremes, firsts and lasts, and sums and m2 within rounding.
