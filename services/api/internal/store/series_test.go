@@ -134,3 +134,66 @@ func TestLatestAcrossPartitions(t *testing.T) {
 		t.Errorf("a.long's newest after the delete is %q, want the one 6 h before day 9", w["a.long"])
 	}
 }
+
+// TestLegacyOrderAndLimit: process_request's rows, read without an ORDER BY
+// in SQL, come by device, parameter and time, equal to an independent
+// ordered query, with limits that end inside a series, at its end, and
+// beyond everything, also across partitions (chunks).
+func TestLegacyOrderAndLimit(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := t.Context()
+	start := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
+	var rs []seed.Reading
+	// Series created out of name order, each over three weeks.
+	for _, p := range []string{"p.c", "p.a", "p.b"} {
+		for i := range 21 * 8 {
+			rs = append(rs, seed.Reading{DeviceID: "dev.o", Parameter: p, Time: start.Add(time.Duration(i) * 3 * time.Hour), Num: seed.Num(float64(i))})
+		}
+	}
+	if err := seed.Load(ctx, d.Pool, rs); err != nil {
+		t.Fatal(err)
+	}
+	s := New(d.Pool)
+	for _, limit := range []int{1, 100, 168, 169, 400, 1000} {
+		rows, err := d.Pool.Query(ctx, `
+			SELECT s.parameter || ' ' || r.time::text FROM sensorhub.readings r JOIN sensorhub.series s USING (series_id)
+			WHERE s.device_id = 'dev.o' ORDER BY s.device_id, s.parameter, r.time LIMIT $1`, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for rows.Next() {
+			var x string
+			if err := rows.Scan(&x); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, x)
+		}
+		rows.Close()
+		lr, err := s.Legacy(ctx, scope.All(), LegacyQuery{DeviceID: "dev.o"}, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for lr.Next() {
+			r := lr.Row()
+			got = append(got, r.Parameter+" "+r.Time.UTC().Format("2006-01-02 15:04:05")+"+00")
+		}
+		if err := lr.Err(); err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+		lr.Close()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("limit %d: %d rows, want %d; first difference at %d", limit, len(got), len(want), firstDiff(got, want))
+		}
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
