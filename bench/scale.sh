@@ -281,14 +281,16 @@ report() {
   fi
   echo "API p50/p99 ms:"
   for e in "${endpoints[@]}"; do row "  ${label[$e]}" "$e.both"; done
+  echo "API answer, bytes (what grows with the answer is not a scan):"
+  for e in "${endpoints[@]}"; do row "  ${label[$e]}" "$e.bytes"; done
   local sizes_arr=($SIZES) lo hi mid
   lo=${sizes_arr[0]} hi=${sizes_arr[-1]}
   if [ "$lo" != "$hi" ]; then
     echo
     echo "targets: API p50 at ${hi}M within 1.5x of ${lo}M; ingest at ${hi}M >= 0.8x of the size before"
     for e in "${endpoints[@]}"; do
-      awk -v l="  ${label[$e]}" -v a="${R[$hi.$e.p50]}" -v b="${R[$lo.$e.p50]}" 'BEGIN {
-        r = a / b; printf "%-34s %6.2fx  %s\n", l, r, (r <= 1.5 ? "meets" : "MISSES") }'
+      awk -v l="  ${label[$e]}" -v a="${R[$hi.$e.p50]}" -v b="${R[$lo.$e.p50]}" -v x="${R[$hi.$e.bytes]}" -v y="${R[$lo.$e.bytes]}" 'BEGIN {
+        r = a / b; printf "%-34s %6.2fx  %-6s  (answer %.2fx the bytes)\n", l, r, (r <= 1.5 ? "meets" : "MISSES"), x / y }'
     done
     mid=${sizes_arr[-2]}
     awk -v a="${R[$hi.load_rate]}" -v b="${R[$mid.load_rate]}" -v w="${R[$hi.whole_rate]}" -v v="${R[$mid.whole_rate]}" -v hi="$hi" -v mid="$mid" 'BEGIN {
