@@ -14,7 +14,7 @@ import (
 // deleted as it starts them ("scheduler detected that job 1002 was deleted
 // when starting job", then signal 11), and PostgreSQL then restarts every
 // backend of the cluster. So migrate stops the database's background workers
-// from before the first migration until the last one has run, as
+// from before the first pending migration until the last one has run, as
 // timescaledb_pre_restore does around a restore.
 //
 // Stopping them takes a superuser; other roles (managed services) migrate
@@ -51,12 +51,12 @@ func newJobPause(ctx context.Context, conn *pgx.Conn, flavor Flavor, logger *slo
 	return j, nil
 }
 
-// before runs ahead of each migration; the first time, it stops the
-// workers. On a new database it creates the extension first (as the first
-// TimescaleDB migration would, IF NOT EXISTS), so that no job of the schema
-// exists yet when the scheduler is stopped.
-func (j *jobPause) before(ctx context.Context) error {
-	if !j.enabled || j.stopped {
+// stop stops the workers before the pending migrations. On a new database
+// it creates the extension first (as the first TimescaleDB migration would,
+// IF NOT EXISTS), so that no job of the schema exists yet when the
+// scheduler is stopped.
+func (j *jobPause) stop(ctx context.Context) error {
+	if !j.enabled {
 		return nil
 	}
 	if _, err := j.conn.Exec(ctx, createExtensionSQL); err != nil {

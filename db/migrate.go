@@ -155,7 +155,16 @@ func Migrate(ctx context.Context, dsn string, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	results, err := upRetryingRaces(ctx, p, opts, pause.before)
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("migrate: read migration status: %w", err)
+	}
+	var results []*goose.MigrationResult
+	if pending {
+		if err = pause.stop(ctx); err == nil {
+			results, err = upRetryingRaces(ctx, p, opts)
+		}
+	}
 	if rerr := pause.resume(context.WithoutCancel(ctx)); rerr != nil && err == nil {
 		err = rerr
 	}
@@ -176,60 +185,39 @@ func Migrate(ctx context.Context, dsn string, opts Options) (Result, error) {
 // raceAttempts bounds the tries of a migration that lost a race.
 const raceAttempts = 5
 
-// upRetryingRaces applies the pending migrations one at a time, up to
-// opts.UpTo when set, calling before ahead of each (see jobPause). A
-// migration that lost a race with concurrent work on the catalog, e.g. a
-// TimescaleDB policy job updating the job a migration drops ("tuple
-// concurrently deleted"), is tried again: a failed migration rolled back
-// whole (or, without a transaction, is made of statements that may run
-// twice), so it is safe to apply again.
-func upRetryingRaces(ctx context.Context, p *goose.Provider, opts Options, before func(context.Context) error) ([]*goose.MigrationResult, error) {
+// upRetryingRaces applies the pending migrations, trying one again when it
+// lost a race with concurrent work on the catalog, e.g. a TimescaleDB policy
+// job updating the job a migration drops ("tuple concurrently deleted").
+// A failed migration rolled back whole (or, without a transaction, is made of
+// statements that may run twice), so it is safe to apply again.
+func upRetryingRaces(ctx context.Context, p *goose.Provider, opts Options) ([]*goose.MigrationResult, error) {
 	var all []*goose.MigrationResult
-	for attempt := 1; ; {
-		next, err := nextPending(ctx, p)
-		if err != nil {
-			return all, err
+	for attempt := 1; ; attempt++ {
+		var (
+			results []*goose.MigrationResult
+			err     error
+		)
+		if opts.UpTo > 0 {
+			results, err = p.UpTo(ctx, opts.UpTo)
+		} else {
+			results, err = p.Up(ctx)
 		}
-		if next == 0 || opts.UpTo > 0 && next > opts.UpTo {
-			return all, nil
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			results = partial.Applied
 		}
-		if err := before(ctx); err != nil {
-			return all, err
-		}
-		r, err := p.UpByOne(ctx)
-		if err == nil {
-			all, attempt = append(all, r), 1
-			continue
-		}
-		if errors.Is(err, goose.ErrNoNextVersion) {
-			return all, nil
-		}
-		if attempt == raceAttempts || !lostRace(err) {
+		all = append(all, results...)
+		if err == nil || attempt == raceAttempts || !lostRace(err) {
 			return all, err
 		}
 		delay := time.Duration(attempt) * 200 * time.Millisecond
-		opts.Logger.Warn("migration lost a race with concurrent work; trying it again", "version", next, "attempt", attempt, "delay", delay, "err", err)
+		opts.Logger.Warn("migration lost a race with concurrent work; trying it again", "attempt", attempt, "delay", delay, "err", err)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
 			return all, ctx.Err()
 		}
-		attempt++
 	}
-}
-
-// nextPending returns the lowest version not yet applied, 0 when all are.
-func nextPending(ctx context.Context, p *goose.Provider) (int64, error) {
-	status, err := p.Status(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("read migration status: %w", err)
-	}
-	for _, s := range status {
-		if s.State == goose.StatePending {
-			return s.Source.Version, nil
-		}
-	}
-	return 0, nil
 }
 
 // lostRace reports whether err is a conflict with a concurrent transaction

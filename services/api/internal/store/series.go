@@ -271,7 +271,7 @@ func (s *Store) withLatest(ctx context.Context, list []Series, onlyFound bool) (
 		ids, at = append(ids, x.ID), append(at, i)
 	}
 	if len(ids) > 0 {
-		missed, err := s.latestByIDs(ctx, ids, at, lo, out)
+		missed, err := s.latestByIDs(ctx, ids, at, pgtype.Timestamptz{Time: lo, Valid: true}, out)
 		if err != nil {
 			return nil, err
 		}
@@ -300,9 +300,9 @@ func (s *Store) withLatest(ctx context.Context, list []Series, onlyFound bool) (
 }
 
 // latestByIDs sets out[at[k]].Latest to the newest reading of series ids[k]
-// at or after lo (a time.Time or a pgtype.Timestamptz), and returns the
+// at or after lo, and returns the
 // indexes in out of the series it found none for.
-func (s *Store) latestByIDs(ctx context.Context, ids []int32, at []int, lo any, out []SeriesLatest) ([]int, error) {
+func (s *Store) latestByIDs(ctx context.Context, ids []int32, at []int, lo pgtype.Timestamptz, out []SeriesLatest) ([]int, error) {
 	rows, err := s.pool.Query(ctx, latestByIDsSQL, ids, lo)
 	if err != nil {
 		return nil, fmt.Errorf("latest readings: %w", translate(ctx, err))
