@@ -55,15 +55,24 @@ func TestBackgroundMaterializerDrainsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Written as a deferring load writes: readings between the materialized
-	// ones (below the watermark) and a day after them, and one pending range.
+	// ones (below the watermark) and days after them, past the chunk
+	// boundary of 2024-06-06 (7-day chunks from the epoch), where the job
+	// cuts its refreshes.
 	const insert = `
 		INSERT INTO sensorhub.readings (series_id, time, utc_offset_min, value_num)
 		SELECT s.series_id, t, 0, 1000 FROM sensorhub.series s,
 		       generate_series($1::timestamptz, $2::timestamptz, interval '7 minutes') t
 		ON CONFLICT DO NOTHING`
-	lo, hi := start.Add(time.Minute), start.Add(47*time.Hour)
+	lo, hi := start.Add(time.Minute), start.Add(6*24*time.Hour+7*time.Hour)
 	if _, err := d.Pool.Exec(ctx, insert, lo, hi); err != nil {
 		t.Fatal(err)
+	}
+	var chunks int
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'readings'`).Scan(&chunks); err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 2 {
+		t.Fatalf("the readings fill %d chunk; the test needs a chunk boundary inside the pending ranges", chunks)
 	}
 	// stale counts the rollup buckets whose count disagrees with a recount.
 	stale := func() int {

@@ -180,10 +180,15 @@ func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) 
 		return nil, err
 	}
 	for _, r := range ranges {
+		edges, err := chunkEdges(ctx, conn, r)
+		if err != nil {
+			return nil, fmt.Errorf("refresh rollups %s: %w", r, err)
+		}
 		for _, w := range Widths {
-			lo, hi := Align(r.Lo, w.Width), Align(r.Hi, w.Width).Add(w.Width)
-			if err := db.RefreshContinuousAggregate(ctx, conn, w.Name, lo, hi, concurrentWait); err != nil {
-				return nil, fmt.Errorf("refresh rollups %s: %s: %w", r, w.Name, err)
+			for _, win := range Windows(r, edges, w.Width) {
+				if err := db.RefreshContinuousAggregate(ctx, conn, w.Name, win[0], win[1], concurrentWait); err != nil {
+					return nil, fmt.Errorf("refresh rollups %s: %s: %w", r, w.Name, err)
+				}
 			}
 		}
 		if _, err := conn.Exec(ctx, deletePendingSQL, r.ids); err != nil {
@@ -191,6 +196,50 @@ func refreshTimescale(ctx context.Context, pool *pgxpool.Pool) ([]Range, error) 
 		}
 	}
 	return ranges, nil
+}
+
+// chunkEdgesSQL lists the chunk boundaries of the readings hypertable inside
+// a range.
+const chunkEdgesSQL = `
+SELECT DISTINCT e FROM (
+    SELECT range_start AS e FROM timescaledb_information.chunks WHERE hypertable_schema = 'sensorhub' AND hypertable_name = 'readings'
+    UNION ALL
+    SELECT range_end FROM timescaledb_information.chunks WHERE hypertable_schema = 'sensorhub' AND hypertable_name = 'readings') c
+WHERE e > $1 AND e <= $2
+ORDER BY e`
+
+// chunkEdges returns the readings chunks' boundaries inside r, in order.
+func chunkEdges(ctx context.Context, q Querier, r Range) ([]time.Time, error) {
+	rows, err := q.Query(ctx, chunkEdgesSQL, r.Lo, r.Hi)
+	if err != nil {
+		return nil, fmt.Errorf("read chunk boundaries: %w", err)
+	}
+	edges, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("read chunk boundaries: %w", err)
+	}
+	return edges, nil
+}
+
+// Windows splits the refresh of r at width w into one [lo, hi) per chunk of
+// readings it covers, at the chunk boundaries edges (ascending, inside r)
+// aligned to w, together covering the buckets of r with no gap or overlap.
+// A refresh writes its buckets series by series, and each lands in a random
+// leaf of the materialization's (bucket) index; in one pass over a range
+// much larger than memory every insert evicted a page (bench/scale.sh:
+// 1,866 s for 100M readings, 65.6 s for 10M). One chunk at a time keeps
+// that working set to one chunk's buckets, and each window still reads
+// only the readings chunk it covers.
+func Windows(r Range, edges []time.Time, w time.Duration) [][2]time.Time {
+	lo, end := Align(r.Lo, w), Align(r.Hi, w).Add(w)
+	var out [][2]time.Time
+	for _, e := range edges {
+		if e = Align(e, w); e.After(lo) && e.Before(end) {
+			out = append(out, [2]time.Time{lo, e})
+			lo = e
+		}
+	}
+	return append(out, [2]time.Time{lo, end})
 }
 
 // Align returns the start of the bucket of width w that holds t; buckets are
