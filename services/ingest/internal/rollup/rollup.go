@@ -227,9 +227,9 @@ func chunkEdges(ctx context.Context, q Querier, r Range) ([]time.Time, error) {
 // A refresh writes its buckets series by series, and each lands in a random
 // leaf of the materialization's (bucket) index; in one pass over a range
 // much larger than memory every insert evicted a page (bench/scale.sh:
-// 1,866 s for 100M readings, 65.6 s for 10M). One chunk at a time keeps
-// that working set to one chunk's buckets, and each window still reads
-// only the readings chunk it covers.
+// 1,866 s for 100M readings, 65.6 s for 10M; 646 s and 54 s in windows).
+// One chunk at a time keeps that working set to one chunk's buckets, and
+// each window still reads only the readings chunk it covers.
 func Windows(r Range, edges []time.Time, w time.Duration) [][2]time.Time {
 	lo, end := Align(r.Lo, w), Align(r.Hi, w).Add(w)
 	var out [][2]time.Time
