@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorhub/sensorhub/services/api/internal/store"
 )
 
 func TestAppendTime(t *testing.T) {
@@ -116,4 +118,65 @@ func TestAppendCSVField(t *testing.T) {
 			t.Errorf("appendCSVField(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// TestAppendDevices: the hand-written /v1/devices body is the bytes
+// encoding/json (as huma's encoder runs it) writes for the DeviceList.
+func TestAppendDevices(t *testing.T) {
+	at := func(us int64) *time.Time { v := time.UnixMicro(us).In(time.FixedZone("", 7200)); return &v }
+	for _, devices := range [][]store.Device{
+		nil,
+		{{ID: "d", SeriesCount: 0, ReadingCount: 0}},
+		{
+			{ID: "device.0001", SeriesCount: 17, ReadingCount: 10_000, FirstTime: at(1709770927315194), LastTime: at(1709800000000001)},
+			{ID: `quo"te <&> ä😀 bad\xff`, SeriesCount: 1, ReadingCount: 1 << 40, FirstTime: at(-62135596800_000000), LastTime: at(253402300799_999999)},
+			{ID: "no last", SeriesCount: 2, ReadingCount: 3, FirstTime: at(0)},
+		},
+	} {
+		list := DeviceList{Devices: make([]DeviceItem, 0, len(devices))}
+		for _, d := range devices {
+			list.Devices = append(list.Devices, DeviceItem{DeviceID: d.ID, SeriesCount: d.SeriesCount, ReadingCount: d.ReadingCount,
+				FirstTime: utcTimePtr(d.FirstTime), LastTime: utcTimePtr(d.LastTime)})
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(list); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendDevices(nil, devices); !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("appendDevices(%v) =\n%s\nwant\n%s", devices, got, want.Bytes())
+		}
+	}
+}
+
+// BenchmarkDevicesBody: the /v1/devices body of 64 devices (bench/scale.sh's
+// 100M shape), hand-written against encoding/json, which huma ran before.
+func BenchmarkDevicesBody(b *testing.B) {
+	devices := make([]store.Device, 64)
+	for i := range devices {
+		first, last := time.UnixMicro(1704067200_000000), time.UnixMicro(1713441000_000000+int64(i))
+		devices[i] = store.Device{ID: "device." + strings.Repeat("0", 3) + string(rune('a'+i%26)), SeriesCount: 100, ReadingCount: 1_562_500, FirstTime: &first, LastTime: &last}
+	}
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			list := DeviceList{Devices: make([]DeviceItem, 0, len(devices))}
+			for _, d := range devices {
+				list.Devices = append(list.Devices, DeviceItem{DeviceID: d.ID, SeriesCount: d.SeriesCount, ReadingCount: d.ReadingCount,
+					FirstTime: utcTimePtr(d.FirstTime), LastTime: utcTimePtr(d.LastTime)})
+			}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(list); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hand-written", func(b *testing.B) {
+		buf := make([]byte, 0, 16<<10)
+		for b.Loop() {
+			buf = appendDevices(buf[:0], devices)
+		}
+	})
 }
