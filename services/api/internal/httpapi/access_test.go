@@ -493,6 +493,17 @@ func testETag(t *testing.T, d *dbtest.DB, pool *pgxpool.Pool) {
 	if x, y := ts.get(t, "/v1/series?type=numeric&prefix=tenantA.", a.header).Header.Get("ETag"), ts.get(t, paths[1], a.header).Header.Get("ETag"); x != y {
 		t.Errorf("reordered query: ETag %s, want %s", x, y)
 	}
+	// The order of a repeated parameter's values is kept: it orders the
+	// answer's aggregates.
+	base := "/v1/aggregates?device_id=device.foo&parameter=tenantA.deviceFoo.datasourceA.bar&from=2024-03-01T00:00:00Z&to=2024-04-01T00:00:00Z&bucket=1d"
+	two, swapped := ts.get(t, base+"&agg=count&agg=last", a.header), ts.get(t, base+"&agg=last&agg=count", a.header)
+	reordered := ts.get(t, "/v1/aggregates?agg=count&bucket=1d&parameter=tenantA.deviceFoo.datasourceA.bar&agg=last&to=2024-04-01T00:00:00Z&device_id=device.foo&from=2024-03-01T00:00:00Z", a.header)
+	if two.StatusCode != http.StatusOK || swapped.StatusCode != http.StatusOK || reordered.StatusCode != http.StatusOK {
+		t.Fatalf("repeated agg: %d, %d, %d; want 200", two.StatusCode, swapped.StatusCode, reordered.StatusCode)
+	}
+	if x, s, r := two.Header.Get("ETag"), swapped.Header.Get("ETag"), reordered.Header.Get("ETag"); x == s || x != r {
+		t.Errorf("agg values swapped: ETag %s, as given %s, names reordered %s; want the swap to differ and the reorder not", s, x, r)
+	}
 	// An export is another representation.
 	csv := ts.get(t, paths[2], a.header, "Accept: text/csv")
 	if tag := csv.Header.Get("ETag"); tag == "" || tags[tag] != "" {

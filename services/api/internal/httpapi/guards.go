@@ -71,8 +71,7 @@ func rejectRepeatedParams(api huma.API) func(huma.Context, func(huma.Context)) {
 				continue
 			}
 			if q == nil {
-				u := ctx.URL()
-				q = u.Query()
+				q, _ = queryValues(ctx) // rejectUnstorableText has answered a query that does not parse
 			}
 			if values := q[p.Name]; len(values) > 1 {
 				msg := "given " + strconv.Itoa(len(values)) + " times; it takes one value"

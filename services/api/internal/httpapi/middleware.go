@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // middleware wraps the mux, outermost first: observe (request id, recover,
@@ -41,6 +44,27 @@ type requestInfo struct {
 	route string
 	// principal names the authenticated caller (auth.Principal.Name).
 	principal string
+	// query is the parsed query string, once parsed (see queryValues), and
+	// queryErr why it did not parse.
+	query    url.Values
+	queryErr error
+}
+
+// queryValues parses the query string of ctx's request once and keeps it in
+// the request's info, for the guards and the ETag: each parse allocates
+// every name and value anew, and a request passed through three of them.
+// Callers must not modify the values. A query that does not parse gives
+// the pairs that did and the error, as url.ParseQuery does.
+func queryValues(ctx huma.Context) (url.Values, error) {
+	info, _ := ctx.Context().Value(infoKey{}).(*requestInfo)
+	if info != nil && info.query != nil {
+		return info.query, info.queryErr
+	}
+	q, err := url.ParseQuery(ctx.URL().RawQuery)
+	if info != nil {
+		info.query, info.queryErr = q, err
+	}
+	return q, err
 }
 
 type infoKey struct{}
