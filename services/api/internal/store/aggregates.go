@@ -306,32 +306,3 @@ func decodeAggregateRow(v [][]byte, id, i *int32, c *AggregateCell) bool {
 	}
 	return true
 }
-
-// bucketStarts binds bucket starts as a timestamptz[]. pgx encodes a
-// []time.Time by boxing every element twice; this hands out pointers into
-// the caller's slice, which box for free, so binding copies and allocates
-// nothing per bucket. (timestamptz is an instant: the times' locations do
-// not matter.)
-type bucketStarts []time.Time
-
-// bucketStart is one bucket start; *bucketStart is a pgtype.TimestamptzValuer.
-type bucketStart time.Time
-
-// Dimensions implements pgtype.ArrayGetter.
-func (b bucketStarts) Dimensions() []pgtype.ArrayDimension {
-	if b == nil {
-		return nil
-	}
-	return []pgtype.ArrayDimension{{Length: int32(len(b)), LowerBound: 1}}
-}
-
-// Index implements pgtype.ArrayGetter.
-func (b bucketStarts) Index(i int) any { return (*bucketStart)(&b[i]) }
-
-// IndexType implements pgtype.ArrayGetter.
-func (b bucketStarts) IndexType() any { return new(bucketStart) }
-
-// TimestamptzValue implements pgtype.TimestamptzValuer.
-func (s *bucketStart) TimestamptzValue() (pgtype.Timestamptz, error) {
-	return pgtype.Timestamptz{Time: time.Time(*s), Valid: true}, nil
-}

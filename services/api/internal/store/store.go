@@ -61,6 +61,10 @@ func PoolConfig(dsn string, size int, statementTimeout time.Duration) (*pgxpool.
 	pc.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 	}
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerBucketStarts(c)
+		return nil
+	}
 	return pc, nil
 }
 

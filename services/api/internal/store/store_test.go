@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/db/dbtest"
@@ -286,6 +287,28 @@ func TestPoolConfig(t *testing.T) {
 	_, err = pool.Exec(t.Context(), `UPDATE sensorhub.dataset_state SET version = version`)
 	if err == nil || !strings.Contains(err.Error(), "read-only transaction") {
 		t.Errorf("write through the API pool: %v, want a read-only transaction error", err)
+	}
+	// Bucket starts bind through the direct encoding, and PostgreSQL reads
+	// them back as they were.
+	starts := bucketStarts{time.Date(1999, 12, 31, 23, 59, 59, 1000, time.UTC), time.Date(2024, 3, 31, 1, 0, 0, 0, time.FixedZone("", 3600))}
+	var n int
+	var text string
+	if err := pool.QueryRow(t.Context(), `SELECT cardinality($1::timestamptz[]), array_to_string($1::timestamptz[], ',')
+		FROM (SELECT set_config('timezone', 'UTC', true)) s`, starts).Scan(&n, &text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1999-12-31 23:59:59.000001+00,2024-03-31 00:00:00+00"; n != 2 || text != want {
+		t.Errorf("bucket starts: %d elements %q; want 2, %q", n, text, want)
+	}
+	conn, err := pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if typ, ok := conn.Conn().TypeMap().TypeForOID(pgtype.TimestamptzArrayOID); !ok {
+		t.Error("no timestamptz[] type")
+	} else if _, ok := typ.Codec.(bucketStartsCodec); !ok {
+		t.Errorf("timestamptz[] codec %T, want bucketStartsCodec", typ.Codec)
 	}
 }
 
