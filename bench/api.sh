@@ -29,6 +29,8 @@
 #   BASELINE                 a git revision (e.g. 9365785, before issue 13): its API is built too, and
 #                            the aggregates and readings miss runs are repeated with it, each right after
 #                            the current API's, for the CPU per request of the two in one run
+#   BASELINE_ROUNDS          how often the baseline and the current API alternate (3); the median of the
+#                            rounds' ratios is reported
 #
 # Steps:
 # 1. Builds ingest, migrate, localpg and api into bench/out; starts the cluster
@@ -98,6 +100,7 @@ WARMUP=${WARMUP:-2s}
 POOL_SIZE=${POOL_SIZE:-10}
 FLAVOR=${FLAVOR:-postgres}
 RUNS=${RUNS:-misses distinct dashboard legacy}
+BASELINE_ROUNDS=${BASELINE_ROUNDS:-3}
 VIEWERS=${VIEWERS:-50}
 PANELS=${PANELS:-20}
 PGDIR=${PGDIR:-bench/out/cluster-$FLAVOR}
@@ -118,6 +121,7 @@ warm=${WARMUP%s}
 [[ $secs =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds such as 30s, not $DURATION"
 [[ $warm =~ ^[0-9]+$ ]] || die "WARMUP must be whole seconds such as 2s, not $WARMUP"
 [[ $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "CLIENTS must be a positive number, not $CLIENTS"
+[[ $BASELINE_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BASELINE_ROUNDS must be a positive number, not $BASELINE_ROUNDS"
 N=$((DEVICES * PARAMS * POINTS))
 out=bench/out
 mkdir -p "$out"
@@ -502,19 +506,23 @@ run_pgbench pgbench-readings-request bench_api bench/api-pgbench-readings-reques
   -D sid="$lo" -D "device=$first_dev" -D "parameter=$first_param" -D limit=1001
 stop_api
 
-# The same miss runs with the baseline API, then the current one again, so
-# that the two alternate (current, baseline, current) and the CPU per
-# request compares within one run.
+# The same miss runs with the baseline API, then the current one again,
+# BASELINE_ROUNDS times, so that the two alternate (current, baseline,
+# current, baseline, ...) and each baseline run compares with the current
+# runs on either side of it: this machine's speed drifts by more than the
+# differences measured, over minutes.
 if [ -n "${BASELINE:-}" ]; then
-  start_api bench_api 0 "$out/api-baseline"
-  run_wrk api-aggregates-baseline "$CLIENTS" "$out/api-paths-aggregates.txt"
-  run_wrk api-readings-baseline "$CLIENTS" "$out/api-paths-readings.txt"
-  stop_api
-  start_api bench_api 0
-  run_wrk api-aggregates-again "$CLIENTS" "$out/api-paths-aggregates.txt"
-  run_wrk api-readings-again "$CLIENTS" "$out/api-paths-readings.txt"
-  stop_api
-  baseline_runs=(api-aggregates-baseline api-aggregates-again api-readings-baseline api-readings-again)
+  for k in $(seq "$BASELINE_ROUNDS"); do
+    start_api bench_api 0 "$out/api-baseline"
+    run_wrk "api-aggregates-baseline$k" "$CLIENTS" "$out/api-paths-aggregates.txt"
+    run_wrk "api-readings-baseline$k" "$CLIENTS" "$out/api-paths-readings.txt"
+    stop_api
+    start_api bench_api 0
+    run_wrk "api-aggregates-again$k" "$CLIENTS" "$out/api-paths-aggregates.txt"
+    run_wrk "api-readings-again$k" "$CLIENTS" "$out/api-paths-readings.txt"
+    stop_api
+    baseline_runs+=("api-aggregates-baseline$k" "api-aggregates-again$k" "api-readings-baseline$k" "api-readings-again$k")
+  done
 fi
 fi # misses
 stop_api
@@ -687,15 +695,24 @@ report() {
   fi
   if [ ${#baseline_runs[@]} -gt 0 ]; then
     echo
-    echo "== API CPU per request, this API vs the baseline $BASELINE_NAME: response cache off, the same paths;"
-    echo "   this API's figure is the mean of its runs before and after the baseline's"
-    printf '%-28s %14s %14s %9s %12s %12s\n' endpoint "this ms/req" "baseline" "ratio" "this req/s" "baseline"
+    echo "== API CPU per request, this API vs the baseline $BASELINE_NAME: response cache off, the same paths,"
+    echo "   $BASELINE_ROUNDS rounds; each round's ratio takes the mean of this API's runs before and after the baseline's;"
+    echo "   the median of the rounds' ratios is the figure"
+    printf '%-28s %14s %14s %9s   %s\n' endpoint "this ms/req" "baseline" "median" "ratio of each round"
     for e in aggregates readings; do
-      awk -v e="/v1/$e" -v a1="${R[api-$e.cpu_api]}" -v n1="${R[api-$e.n]}" -v a2="${R[api-$e-again.cpu_api]}" -v n2="${R[api-$e-again.n]}" \
-        -v b="${R[api-$e-baseline.cpu_api]}" -v nb="${R[api-$e-baseline.n]}" \
-        -v r1="${R[api-$e.rate]}" -v r2="${R[api-$e-again.rate]}" -v rb="${R[api-$e-baseline.rate]}" 'BEGIN {
-          cur = 1000 * (a1 / n1 + a2 / n2) / 2; base = 1000 * b / nb
-          printf "%-28s %14.3f %14.3f %8.2fx %12.1f %12.1f   (%.0f%% less CPU per request)\n", e, cur, base, cur / base, (r1 + r2) / 2, rb, 100 * (1 - cur / base) }'
+      cur=() base=()
+      cur+=("$(awk -v a="${R[api-$e.cpu_api]}" -v n="${R[api-$e.n]}" 'BEGIN {print 1000 * a / n}')")
+      for k in $(seq "$BASELINE_ROUNDS"); do
+        cur+=("$(awk -v a="${R[api-$e-again$k.cpu_api]}" -v n="${R[api-$e-again$k.n]}" 'BEGIN {print 1000 * a / n}')")
+        base+=("$(awk -v a="${R[api-$e-baseline$k.cpu_api]}" -v n="${R[api-$e-baseline$k.n]}" 'BEGIN {print 1000 * a / n}')")
+      done
+      awk -v e="/v1/$e" -v cur="${cur[*]}" -v base="${base[*]}" 'BEGIN {
+        nc = split(cur, c, " "); nb = split(base, b, " ")
+        for (k = 1; k <= nb; k++) { r[k] = (c[k] + c[k + 1]) / 2 / b[k]; rs = rs sprintf(" %.2f", r[k]); sc += c[k]; sb += b[k] }
+        sc += c[nc]
+        for (i = 1; i <= nb; i++) for (j = i + 1; j <= nb; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+        med = nb % 2 ? r[(nb + 1) / 2] : (r[nb / 2] + r[nb / 2 + 1]) / 2
+        printf "%-28s %14.3f %14.3f %8.2fx  %s   (%.0f%% less CPU per request)\n", e, sc / nc, sb / nb, med, rs, 100 * (1 - med) }'
     done
   fi
   echo
