@@ -3,6 +3,7 @@
 // a stale copy of its own queries.
 //
 //	go run bench/api-sqlcheck.go bench/api-pgbench-*.sql
+//	go run bench/api-sqlcheck.go -print services/api/internal/store rollup1hOneSQL
 //
 // Each script names, in one "-- mirrors:" comment per statement and in the
 // statements' order, the package directory and Go constant the statement
@@ -13,6 +14,9 @@
 // The constant's value (string literals and other constants of the package
 // joined with +), with those replacements, must equal the statement up to
 // whitespace. Exit status 1 names the first difference.
+//
+// With -print it writes the value of one such constant instead, for a
+// benchmark program that must run the API's SQL (bench/api-floor.go).
 package main
 
 import (
@@ -29,6 +33,19 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-print" {
+		if len(os.Args) != 4 {
+			fmt.Fprintln(os.Stderr, "usage: api-sqlcheck -print PACKAGE_DIR CONSTANT")
+			os.Exit(2)
+		}
+		v, err := constant(os.Args[2], os.Args[3])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "api-sqlcheck:", err)
+			os.Exit(1)
+		}
+		fmt.Print(v)
+		return
+	}
 	failed := false
 	for _, path := range os.Args[1:] {
 		if err := check(path); err != nil {

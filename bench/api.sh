@@ -29,7 +29,8 @@
 #   BASELINE                 a git revision (e.g. 9365785, before issue 13): its API is built too, and
 #                            the aggregates and readings miss runs are repeated with it, each right after
 #                            the current API's, for the CPU per request of the two in one run
-#   BASELINE_ROUNDS          how often the baseline and the current API alternate (3); the median of the
+#   BASELINE_ROUNDS          how often the baseline and the current API alternate (3), each round ending
+#                            with bench/api-floor.go on the same paths; the median of the
 #                            rounds' ratios is reported
 #
 # Steps:
@@ -58,6 +59,9 @@
 #    full (needs POINTS > 1000; DEVICES=2 POINTS=10000 makes a 1M dataset that
 #    has them). Beside each, pgbench draws the same distribution
 #    (bench/api-pgbench-*-distinct.sql). Issue 13's target: >= 0.8 for both.
+#    Then bench/api-floor.go, net/http and pgx alone answering with the API's
+#    SQL and, checked on 100 paths of each endpoint, the API's bytes, walks the
+#    same paths: about the most a Go server on this stack gets beside pgbench.
 # 4c. A dashboard: VIEWERS viewers refresh one dashboard of PANELS panels
 #    (aggregates of 7 days of 1-hour buckets and first pages of readings of the
 #    served series), the refresh interval compressed to nothing, on a copy of
@@ -143,6 +147,9 @@ go build -o "$out/migrate" ./db/cmd/migrate
 go build -o "$out/localpg" ./db/cmd/localpg
 go build -o "$out/api" ./services/api
 go build -o "$out/dashboard-client" bench/dashboard-client.go
+go build -o "$out/api-floor" bench/api-floor.go
+go run bench/api-sqlcheck.go -print services/api/internal/store rollup1hOneSQL >"$out/api-floor-aggregates.sql"
+go run bench/api-sqlcheck.go -print services/api/internal/store readingsAscSQL >"$out/api-floor-readings.sql"
 if [ -n "${BASELINE:-}" ]; then
   say "building the baseline API of $BASELINE"
   rm -rf "$out/baseline-src" && mkdir -p "$out/baseline-src"
@@ -392,6 +399,39 @@ start_api() {
   say "API ready at $base (log: $log)"
 }
 
+# start_floor: starts bench/api-floor.go on bench_api (floor_pid, floor_base),
+# with fresh_pid set so that cleanup stops it.
+start_floor() {
+  local deadline addr=""
+  "$out/api-floor" -database-url "$(reader bench_api)" -aggregates-sql "$out/api-floor-aggregates.sql" \
+    -readings-sql "$out/api-floor-readings.sql" -cursor-key bench-api-cursor-key -pool-size "$POOL_SIZE" \
+    >"$out/api-floor.log" 2>&1 &
+  floor_pid=$! fresh_pid=$!
+  deadline=$((SECONDS + 30))
+  while [ -z "$addr" ]; do
+    kill -0 "$floor_pid" 2>/dev/null || { cat "$out/api-floor.log" >&2; die "api-floor exited"; }
+    [ $SECONDS -lt $deadline ] || die "api-floor did not listen within 30 s"
+    sleep 0.1
+    addr=$(awk '$1 == "listening" {print $2}' "$out/api-floor.log")
+  done
+  floor_base="http://$addr"
+}
+
+# check_floor API_BASE PATHS...: the floor answers the first 100 of each
+# PATHS file with the API's body and Link header, byte for byte.
+check_floor() {
+  local api=$1 path a f n=0
+  shift
+  while read -r path; do
+    a=$(curl -sf -D - "$api$path" | grep -iv '^\(date\|etag\|x-request-id\|cache-control\|vary\):' | sha256sum) ||
+      die "the API failed $path"
+    f=$(curl -sf -D - "$floor_base$path" | grep -iv '^date:' | sha256sum) || die "api-floor failed $path"
+    [ "$a" = "$f" ] || die "api-floor's answer to $path is not the API's"
+    n=$((n + 1))
+  done < <(for p in "$@"; do head -100 "$p"; done)
+  say "api-floor: $n answers equal to the API's, byte for byte"
+}
+
 # sql_rows SCRIPT NAME -v...: rows a pgbench script returns, run once with psql
 # (psql interpolates the same :name variables; \set lines are dropped).
 sql_rows() {
@@ -520,8 +560,16 @@ if [ -n "${BASELINE:-}" ]; then
     start_api bench_api 0
     run_wrk "api-aggregates-again$k" "$CLIENTS" "$out/api-paths-aggregates.txt"
     run_wrk "api-readings-again$k" "$CLIENTS" "$out/api-paths-readings.txt"
+    api_base=$base
+    start_floor
+    [ "$k" != 1 ] || check_floor "$api_base" "$out/api-paths-aggregates.txt" "$out/api-paths-readings.txt"
     stop_api
-    baseline_runs+=("api-aggregates-baseline$k" "api-aggregates-again$k" "api-readings-baseline$k" "api-readings-again$k")
+    api_pid=$floor_pid base=$floor_base fresh_pid=
+    run_wrk "floor-aggregates-round$k" "$CLIENTS" "$out/api-paths-aggregates.txt"
+    run_wrk "floor-readings-round$k" "$CLIENTS" "$out/api-paths-readings.txt"
+    stop_api
+    baseline_runs+=("api-aggregates-baseline$k" "api-aggregates-again$k" "api-readings-baseline$k" "api-readings-again$k"
+      "floor-aggregates-round$k" "floor-readings-round$k")
   done
 fi
 fi # misses
@@ -542,6 +590,20 @@ if [ -s "$out/api-paths-readings-distinct.txt" ]; then
   run_wrk api-readings-distinct "$CLIENTS" "$out/api-paths-readings-distinct.txt" seq
   run_pgbench pgbench-readings-distinct bench_api bench/api-pgbench-readings-distinct.sql "${scope[@]}" \
     -D lo="$lo" -D hi="$hi" -D t0="$rd_t0" -D kmax="$kmax" -D limit=1001
+fi
+# The floor (bench/api-floor.go) on the same paths: its answers must equal
+# the API's (checked while the API still runs), then it takes its place.
+if [ -n "$api_pid" ]; then
+  api_base=$base
+  start_floor
+  check_floor "$api_base" "$out/api-paths-aggregates-distinct.txt.warm" "$out/api-paths-readings-distinct.txt.warm"
+  stop_api
+  api_pid=$floor_pid base=$floor_base fresh_pid=
+  for e in aggregates readings; do
+    [ -s "$out/api-paths-$e-distinct.txt" ] || continue
+    distinct_runs+=("floor-$e-distinct")
+    run_wrk "floor-$e-distinct" "$CLIENTS" "$out/api-paths-$e-distinct.txt" seq
+  done
 fi
 stop_api
 for run in api-aggregates-distinct api-readings-distinct; do
@@ -679,7 +741,9 @@ report() {
     echo "   vs pgbench drawing the same series and windows (bench/api-pgbench-*-distinct.sql)"
     printf '%-36s %9s %8s %8s %6s | %9s %8s %8s %8s | %s\n' endpoint "API req/s" "p50 ms" "p99 ms" errors "pgbench" "mean ms" "p50 ms" "p99 ms" "API/pgbench"
     [ -z "${R[api-aggregates-distinct.n]:-}" ] || row "/v1/aggregates 1h x 144-168 h" api-aggregates-distinct pgbench-aggregates-distinct 0.80
+    [ -z "${R[floor-aggregates-distinct.n]:-}" ] || row "  api-floor: net/http + pgx only" floor-aggregates-distinct pgbench-aggregates-distinct ""
     [ -z "${R[api-readings-distinct.n]:-}" ] || row "/v1/readings 1,000 from a minute" api-readings-distinct pgbench-readings-distinct 0.80
+    [ -z "${R[floor-readings-distinct.n]:-}" ] || row "  api-floor: net/http + pgx only" floor-readings-distinct pgbench-readings-distinct ""
   fi
   if [ -n "${R[dashboard.n]:-}" ]; then
   echo
@@ -713,6 +777,21 @@ report() {
         for (i = 1; i <= nb; i++) for (j = i + 1; j <= nb; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
         med = nb % 2 ? r[(nb + 1) / 2] : (r[nb / 2] + r[nb / 2 + 1]) / 2
         printf "%-28s %14.3f %14.3f %8.2fx  %s   (%.0f%% less CPU per request)\n", e, sc / nc, sb / nb, med, rs, 100 * (1 - med) }'
+    done
+    # The floor, run after this API in every round: what a server of net/http
+    # and pgx alone spends on the same aggregates paths, against the baseline.
+    for e in aggregates readings; do
+    fl=() base=()
+    for k in $(seq "$BASELINE_ROUNDS"); do
+      fl+=("$(awk -v a="${R[floor-$e-round$k.cpu_api]}" -v n="${R[floor-$e-round$k.n]}" 'BEGIN {print 1000 * a / n}')")
+      base+=("$(awk -v a="${R[api-$e-baseline$k.cpu_api]}" -v n="${R[api-$e-baseline$k.n]}" 'BEGIN {print 1000 * a / n}')")
+    done
+    awk -v e="/v1/$e api-floor" -v fl="${fl[*]}" -v base="${base[*]}" 'BEGIN {
+      nb = split(base, b, " "); split(fl, f, " ")
+      for (k = 1; k <= nb; k++) { r[k] = f[k] / b[k]; rs = rs sprintf(" %.2f", r[k]); sf += f[k]; sb += b[k] }
+      for (i = 1; i <= nb; i++) for (j = i + 1; j <= nb; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+      med = nb % 2 ? r[(nb + 1) / 2] : (r[nb / 2] + r[nb / 2 + 1]) / 2
+      printf "%-28s %14.3f %14.3f %8.2fx  %s   (bench/api-floor.go: net/http + pgx, no framework)\n", e, sf / nb, sb / nb, med, rs }'
     done
   fi
   echo
